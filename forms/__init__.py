@@ -1,0 +1,1 @@
+"""Filing: form catalogue, validators, tax engine, drafts, submissions, review, progress."""

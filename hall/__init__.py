@@ -1,0 +1,1 @@
+"""The physical tax hall: halls, devices, live status, appointments, comfort index, guides."""
