@@ -1,0 +1,30 @@
+"""What the app holds while it runs, typed so listeners and handlers know what ``app.ctx`` has."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from miniapp_api.settings import Settings
+
+if TYPE_CHECKING:
+    import redis.asyncio as redis_asyncio
+    from sanic import Sanic
+    from sanic.config import Config
+
+    from miniapp_api.wechat_setup import WeChatClients
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    # Filled by before_server_start listeners; absent until the server starts.
+    redis: redis_asyncio.Redis = field(init=False)
+    wechat: WeChatClients = field(init=False)
+    background: list[Any] = field(default_factory=list)
+
+
+if TYPE_CHECKING:
+    SubanApp = Sanic[Config, AppContext]
+else:
+    SubanApp = Any

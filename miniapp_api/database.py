@@ -1,0 +1,79 @@
+"""Tortoise ORM: one config for the app, the CLI and the migrations.
+
+Every domain package lists its models here; the whole project is one Tortoise app, ``suban``,
+with one migration set under ``migrations/`` that applies to SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from sanic import Sanic
+from tortoise import Tortoise, connections
+from tortoise.migrations.api import migrate as tortoise_migrate
+
+from miniapp_api.settings import Settings
+
+log = logging.getLogger("suban.database")
+
+MODEL_MODULES = ["hall.models"]
+APP_LABEL = "suban"
+TIMEZONE = "Asia/Shanghai"
+
+
+def tortoise_url(database_url: str) -> str:
+    """Tortoise spells PostgreSQL ``postgres://`` (asyncpg) and wants SQLite's folder to exist."""
+    if database_url.startswith("postgresql://"):
+        return "postgres://" + database_url.removeprefix("postgresql://")
+    if database_url.startswith("sqlite://"):
+        path = database_url.removeprefix("sqlite://").split("?", 1)[0]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return database_url
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    return {
+        "connections": {"default": tortoise_url(database_url)},
+        "apps": {
+            APP_LABEL: {
+                "models": list(MODEL_MODULES),
+                "migrations": "migrations",
+                "default_connection": "default",
+            }
+        },
+        "use_tz": True,
+        "timezone": TIMEZONE,
+    }
+
+
+# For writing migrations (``suban makemigrations``): the model state only, no real database.
+MIGRATION_CONFIG = tortoise_config("sqlite://:memory:")
+
+
+async def apply_migrations(database_url: str) -> None:
+    """Bring the schema up to the newest migration (what ``suban migrate`` runs)."""
+    await tortoise_migrate(config=tortoise_config(database_url))
+    await Tortoise.close_connections()
+
+
+async def ping_database(timeout: float = 2.0) -> None:
+    """Raise if the database does not answer ``SELECT 1`` in time."""
+    await asyncio.wait_for(connections.get("default").execute_query("SELECT 1"), timeout)
+
+
+def setup_database(app: Sanic[Any, Any], settings: Settings) -> None:
+    config = tortoise_config(settings.database_url)
+
+    @app.before_server_start
+    async def open_database(app: Sanic[Any, Any]) -> None:
+        # The global fallback gives every handler the context Tortoise.init made here; without it,
+        # handlers fail with "No TortoiseContext is currently active" (tortoise 1.1).
+        await Tortoise.init(config=config, _enable_global_fallback=True)
+
+    @app.after_server_stop
+    async def close_database(app: Sanic[Any, Any]) -> None:
+        await Tortoise.close_connections()

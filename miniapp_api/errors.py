@@ -1,0 +1,141 @@
+"""The contract's one error shape, for every failure the service answers.
+
+``{"error": {"code": "UPPER_SNAKE", "message": "中文说明", "fields": {...}}}``: raised as
+:class:`ApiError` by routes, mapped from Sanic's own exceptions (unknown route, wrong method,
+body too large, malformed JSON), and, for anything unexpected, a 500 carrying the request id
+while the traceback goes only to the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from sanic import HTTPResponse, Request, Sanic
+from sanic import exceptions as sanic_exc
+from sanic.handlers import ErrorHandler
+from sanic.response import json
+
+from miniapp_api.logging_setup import request_id_var
+
+log = logging.getLogger("suban.errors")
+
+
+class ApiError(Exception):
+    """An answer in the contract's error shape. Raise it from a route or a helper of one."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        fields: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(f"{status} {code}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.fields = dict(fields) if fields else None
+        self.headers = dict(headers) if headers else {}
+        self.extra = dict(extra) if extra else {}
+
+
+class ValidationFailed(ApiError):
+    def __init__(self, fields: Mapping[str, str], message: str = "提交的内容有误") -> None:
+        super().__init__(422, "VALIDATION_FAILED", message, fields=fields)
+
+
+class BadRequest(ApiError):
+    def __init__(self, message: str = "请求格式有误") -> None:
+        super().__init__(400, "BAD_REQUEST", message)
+
+
+class NotFound(ApiError):
+    def __init__(self, message: str = "找不到请求的资源") -> None:
+        super().__init__(404, "NOT_FOUND", message)
+
+
+class DependencyDown(ApiError):
+    def __init__(self, message: str, failing: list[str] | None = None) -> None:
+        super().__init__(503, "DEPENDENCY_DOWN", message, extra={"failing": failing or []})
+
+
+# Sanic's own exceptions, in the contract's words. Looked up by exact class first, then by status.
+_SANIC_BY_CLASS: dict[type[Exception], tuple[str, str]] = {
+    sanic_exc.NotFound: ("NOT_FOUND", "找不到请求的资源"),
+    sanic_exc.MethodNotAllowed: ("METHOD_NOT_ALLOWED", "不支持该请求方法"),
+    sanic_exc.PayloadTooLarge: ("PAYLOAD_TOO_LARGE", "请求内容过大"),
+    sanic_exc.RequestTimeout: ("REQUEST_TIMEOUT", "请求超时"),
+    sanic_exc.HeaderNotFound: ("BAD_REQUEST", "缺少必要的请求头"),
+    sanic_exc.InvalidHeader: ("BAD_REQUEST", "请求头格式有误"),
+    sanic_exc.RangeNotSatisfiable: ("RANGE_NOT_SATISFIABLE", "请求的范围无效"),
+}
+_SANIC_BY_STATUS: dict[int, tuple[str, str]] = {
+    400: ("BAD_REQUEST", "请求格式有误"),
+    401: ("UNAUTHORIZED", "请先登录"),
+    403: ("FORBIDDEN", "无权进行此操作"),
+    404: ("NOT_FOUND", "找不到请求的资源"),
+    405: ("METHOD_NOT_ALLOWED", "不支持该请求方法"),
+    413: ("PAYLOAD_TOO_LARGE", "请求内容过大"),
+    415: ("UNSUPPORTED_MEDIA_TYPE", "不支持的内容类型"),
+    416: ("RANGE_NOT_SATISFIABLE", "请求的范围无效"),
+    503: ("SERVICE_UNAVAILABLE", "服务暂时不可用，请稍后再试"),
+}
+
+
+def error_body(code: str, message: str, fields: Mapping[str, str] | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        error["fields"] = dict(fields)
+    return {"error": error}
+
+
+def current_request_id(request: Request | None) -> str:
+    if request is not None:
+        rid = getattr(request.ctx, "request_id", None)
+        if isinstance(rid, str):
+            return rid
+    return request_id_var.get()
+
+
+class ContractErrorHandler(ErrorHandler):
+    """Answers every exception in the contract's shape; never shows a traceback to a client."""
+
+    def default(self, request: Request, exception: Exception) -> HTTPResponse:
+        request_id = current_request_id(request)
+        headers = {"X-Request-ID": request_id}
+        if isinstance(exception, ApiError):
+            body = error_body(exception.code, exception.message, exception.fields)
+            body.update(exception.extra)
+            return json(body, status=exception.status, headers=headers | exception.headers)
+        if isinstance(exception, sanic_exc.SanicException) and exception.status_code < 500:
+            status = exception.status_code
+            code, message = _SANIC_BY_CLASS.get(type(exception)) or _SANIC_BY_STATUS.get(
+                status, ("BAD_REQUEST", "请求有误")
+            )
+            if isinstance(exception, sanic_exc.MethodNotAllowed):
+                allowed = getattr(exception, "allowed_methods", None)
+                if allowed:
+                    headers["Allow"] = ", ".join(sorted(allowed))
+            return json(error_body(code, message), status=status, headers=headers)
+        if isinstance(exception, sanic_exc.ServiceUnavailable):
+            code, message = _SANIC_BY_STATUS[503]
+            return json(error_body(code, message), status=503, headers=headers)
+        # Unexpected: full traceback to the log under the request id, only the id to the client.
+        log.error(
+            "unhandled %s on %s %s",
+            type(exception).__name__,
+            request.method if request else "-",
+            request.path if request else "-",
+            exc_info=exception,
+        )
+        body = error_body("INTERNAL_ERROR", "服务器内部错误，请稍后再试")
+        body["error"]["request_id"] = request_id
+        return json(body, status=500, headers=headers)
+
+
+def setup_errors(app: Sanic[Any, Any]) -> None:
+    app.error_handler = ContractErrorHandler()

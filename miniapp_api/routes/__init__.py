@@ -1,0 +1,12 @@
+"""HTTP routes, grouped by audience the way API.md groups them; all under ``/api/v1``."""
+
+from __future__ import annotations
+
+from sanic import Blueprint
+
+from miniapp_api.routes import halls
+
+
+def api_group() -> Blueprint:
+    """One blueprint per audience; a group keeps the URL tree the same shape as this folder."""
+    return Blueprint.group(halls.bp, url_prefix="/api/v1")  # type: ignore[return-value]

@@ -1,0 +1,345 @@
+"""Settings read once from the environment, typed and validated.
+
+Every bad value becomes one line of :class:`SettingsError`, so an operator sees all of them at once
+instead of fixing one per restart.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, TypeVar
+from urllib.parse import urlsplit
+
+Environment = Literal["dev", "production"]
+PiiCipher = Literal["aes-256-gcm", "sm4-gcm"]
+
+PII_KEY_BYTES: dict[str, int] = {"aes-256-gcm": 32, "sm4-gcm": 16}
+DATABASE_SCHEMES = ("sqlite", "postgres", "postgresql", "asyncpg")
+REDIS_SCHEMES = ("memory", "redis", "rediss", "unix")
+SIMULATOR_PREFIX = "/_sim"
+
+SIM_WECHAT_APPID = "wx-sim-appid"
+SIM_WECHAT_SECRET = "wx-sim-secret"  # noqa: S105 - the simulator's well-known dev credential
+SIM_WECOM_CORP_ID = "ww-sim-corp"
+SIM_WECOM_SECRET = "ww-sim-secret"  # noqa: S105 - the simulator's well-known dev credential
+SIM_WECOM_AGENT_ID = 1000002
+SIM_WECOM_TOKEN = "sim-callback-token"  # noqa: S105 - the simulator's well-known dev credential
+# 43 characters of base64 without padding, as WeCom's EncodingAESKey.
+SIM_WECOM_AES_KEY = "c2ltdWxhdG9yLWFlcy1rZXktZm9yLWRldi1tb2RlLTA"
+
+
+class SettingsError(Exception):
+    """One or more settings are wrong; ``lines`` says what, one line each."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+@dataclass(frozen=True, slots=True)
+class PiiKey:
+    version: str
+    key: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    env: Environment = "dev"
+    var_dir: Path = Path("var")
+    database_url: str = "sqlite://var/suban.sqlite3"
+    redis_url: str = "memory://"
+    redis_max_connections: int = 64
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    log_level: str = "INFO"
+    simulator: bool = True
+    pii_cipher: PiiCipher = "aes-256-gcm"
+    pii_keys: tuple[PiiKey, ...] = ()
+    wechat_appid: str = SIM_WECHAT_APPID
+    wechat_secret: str = field(default=SIM_WECHAT_SECRET, repr=False)
+    wechat_api_base: str = ""
+    wecom_corp_id: str = SIM_WECOM_CORP_ID
+    wecom_secret: str = field(default=SIM_WECOM_SECRET, repr=False)
+    wecom_agent_id: int = SIM_WECOM_AGENT_ID
+    wecom_token: str = field(default=SIM_WECOM_TOKEN, repr=False)
+    wecom_aes_key: str = field(default=SIM_WECOM_AES_KEY, repr=False)
+    wecom_api_base: str = ""
+    wecom_max_skew: int = 300
+    wechat_timeout: float = 5.0
+    demo_staff_password: str = field(default="suban-demo", repr=False)
+    demo_device_secret: str = field(default="suban-demo-device", repr=False)
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def embedded_redis(self) -> bool:
+        return self.redis_url.startswith("memory://")
+
+    @property
+    def database_kind(self) -> Literal["sqlite", "postgres"]:
+        return "sqlite" if self.database_url.startswith("sqlite://") else "postgres"
+
+    @property
+    def public_base(self) -> str:
+        """Where this service answers on loopback, for calling its own mounted simulator."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "", "::") else self.host  # noqa: S104
+        return f"http://{host}:{self.port}"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read ``SUBAN_*`` variables; raise :class:`SettingsError` listing every bad one."""
+        env = os.environ if environ is None else environ
+        reader = _Reader(env)
+        d = cls()
+
+        mode = reader.choice("SUBAN_ENV", ("dev", "production"), d.env)
+        var_dir = Path(reader.text("SUBAN_VAR_DIR", str(d.var_dir)))
+        database_url = reader.url("SUBAN_DATABASE_URL", d.database_url, DATABASE_SCHEMES)
+        redis_url = reader.url("SUBAN_REDIS_URL", d.redis_url, REDIS_SCHEMES)
+        host = reader.text("SUBAN_HOST", d.host)
+        port = reader.integer("SUBAN_PORT", d.port, 1, 65535)
+        workers = reader.integer("SUBAN_WORKERS", d.workers, 1, 64)
+        simulator = reader.boolean("SUBAN_SIMULATOR", mode != "production")
+        pii_cipher = reader.choice("SUBAN_PII_CIPHER", ("aes-256-gcm", "sm4-gcm"), d.pii_cipher)
+
+        if redis_url.startswith("memory://") and workers > 1:
+            reader.fail(
+                "SUBAN_REDIS_URL",
+                "memory:// keeps Redis inside one process; with SUBAN_WORKERS > 1 use a real Redis",
+            )
+        if mode == "production" and simulator:
+            reader.fail("SUBAN_SIMULATOR", "the WeChat simulator must be off in production")
+        if mode == "production" and redis_url.startswith("memory://"):
+            reader.fail("SUBAN_REDIS_URL", "production needs a real Redis (redis:// or rediss://)")
+
+        def secret(name: str, default: str) -> str:
+            # With the simulator on, the simulator's own credentials are the defaults; against the
+            # real Tencent APIs every credential must be given.
+            if simulator:
+                return reader.text(name, default)
+            return reader.required(name)
+
+        pii_keys = reader.pii_keys("SUBAN_PII_KEYS", pii_cipher)
+        if not pii_keys and not reader.has_errors_for("SUBAN_PII_KEYS"):
+            if mode == "production":
+                reader.fail("SUBAN_PII_KEYS", "required in production (v1:<base64>,v2:<base64>)")
+            else:
+                pii_keys = (load_or_create_dev_pii_key(var_dir, pii_cipher),)
+
+        settings = cls(
+            env=mode,  # type: ignore[arg-type]
+            var_dir=var_dir,
+            database_url=database_url,
+            redis_url=redis_url,
+            redis_max_connections=reader.integer(
+                "SUBAN_REDIS_MAX_CONNECTIONS", d.redis_max_connections, 2, 10_000
+            ),
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=reader.choice(
+                "SUBAN_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), d.log_level, upper=True
+            ),
+            simulator=simulator,
+            pii_cipher=pii_cipher,  # type: ignore[arg-type]
+            pii_keys=pii_keys,
+            wechat_appid=secret("SUBAN_WECHAT_APPID", SIM_WECHAT_APPID),
+            wechat_secret=secret("SUBAN_WECHAT_SECRET", SIM_WECHAT_SECRET),
+            wechat_api_base=reader.url("SUBAN_WECHAT_API_BASE", "", ("http", "https")),
+            wecom_corp_id=secret("SUBAN_WECOM_CORP_ID", SIM_WECOM_CORP_ID),
+            wecom_secret=secret("SUBAN_WECOM_SECRET", SIM_WECOM_SECRET),
+            wecom_agent_id=reader.integer("SUBAN_WECOM_AGENT_ID", d.wecom_agent_id, 1, 2**31 - 1),
+            wecom_token=secret("SUBAN_WECOM_TOKEN", SIM_WECOM_TOKEN),
+            wecom_aes_key=reader.aes_key("SUBAN_WECOM_AES_KEY", secret, SIM_WECOM_AES_KEY),
+            wecom_api_base=reader.url("SUBAN_WECOM_API_BASE", "", ("http", "https")),
+            wecom_max_skew=reader.integer("SUBAN_WECOM_MAX_SKEW", d.wecom_max_skew, 0, 86_400),
+            wechat_timeout=reader.number("SUBAN_WECHAT_TIMEOUT", d.wechat_timeout, 0.1, 60.0),
+            demo_staff_password=reader.text("SUBAN_DEMO_STAFF_PASSWORD", d.demo_staff_password),
+            demo_device_secret=reader.text("SUBAN_DEMO_DEVICE_SECRET", d.demo_device_secret),
+        )
+        reader.raise_if_failed()
+        return settings
+
+    def api_bases(self) -> tuple[str, str]:
+        """Base URLs of the mini-program and WeCom APIs, after the simulator and overrides."""
+        if self.simulator:
+            wechat = self.wechat_api_base or f"{self.public_base}{SIMULATOR_PREFIX}/wechat"
+            wecom = self.wecom_api_base or f"{self.public_base}{SIMULATOR_PREFIX}/wecom"
+        else:
+            wechat = self.wechat_api_base or "https://api.weixin.qq.com"
+            wecom = self.wecom_api_base or "https://qyapi.weixin.qq.com"
+        return wechat.rstrip("/"), wecom.rstrip("/")
+
+
+T = TypeVar("T")
+
+
+class _Reader:
+    """Collects one error line per bad variable while returning usable defaults."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.errors: dict[str, str] = {}
+
+    def fail(self, name: str, why: str) -> None:
+        self.errors.setdefault(name, why)
+
+    def has_errors_for(self, name: str) -> bool:
+        return name in self.errors
+
+    def raise_if_failed(self) -> None:
+        if self.errors:
+            lines = []
+            for name, why in self.errors.items():
+                shown = _shown_value(name, self.env.get(name))
+                lines.append(f"{name}{shown}: {why}")
+            raise SettingsError(lines)
+
+    def _get(self, name: str) -> str | None:
+        value = self.env.get(name)
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
+
+    def _parse(self, name: str, default: T, parse: Callable[[str], T], why: str) -> T:
+        raw = self._get(name)
+        if raw is None:
+            return default
+        try:
+            return parse(raw)
+        except ValueError:
+            self.fail(name, why)
+            return default
+
+    def text(self, name: str, default: str) -> str:
+        return self._get(name) or default
+
+    def required(self, name: str) -> str:
+        raw = self._get(name)
+        if raw is None:
+            self.fail(name, "required when SUBAN_SIMULATOR=0")
+            return ""
+        return raw
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        def parse(raw: str) -> int:
+            value = int(raw)
+            if not low <= value <= high:
+                raise ValueError
+            return value
+
+        return self._parse(name, default, parse, f"must be a whole number from {low} to {high}")
+
+    def number(self, name: str, default: float, low: float, high: float) -> float:
+        def parse(raw: str) -> float:
+            value = float(raw)
+            if not low <= value <= high:
+                raise ValueError
+            return value
+
+        return self._parse(name, default, parse, f"must be a number from {low} to {high}")
+
+    def boolean(self, name: str, default: bool) -> bool:
+        table = {"1": True, "true": True, "yes": True, "on": True}
+        table |= {"0": False, "false": False, "no": False, "off": False}
+
+        def parse(raw: str) -> bool:
+            if raw.lower() not in table:
+                raise ValueError
+            return table[raw.lower()]
+
+        return self._parse(name, default, parse, "must be 1 or 0 (true/false, yes/no, on/off)")
+
+    def choice(self, name: str, options: tuple[str, ...], default: str, upper: bool = False) -> str:
+        def parse(raw: str) -> str:
+            value = raw.upper() if upper else raw.lower()
+            if value not in options:
+                raise ValueError
+            return value
+
+        return self._parse(name, default, parse, f"must be one of {', '.join(options)}")
+
+    def url(self, name: str, default: str, schemes: tuple[str, ...]) -> str:
+        def parse(raw: str) -> str:
+            parts = urlsplit(raw)
+            if parts.scheme not in schemes:
+                raise ValueError
+            if parts.scheme in ("http", "https", "redis", "rediss", "postgres", "postgresql"):
+                if not parts.hostname:
+                    raise ValueError
+                _ = parts.port  # raises ValueError on a port that is not a number
+            if parts.scheme == "sqlite" and not (parts.netloc + parts.path):
+                raise ValueError
+            return raw
+
+        schemes_text = ", ".join(f"{s}://" for s in schemes)
+        return self._parse(name, default, parse, f"must be a URL starting with {schemes_text}")
+
+    def pii_keys(self, name: str, cipher: str) -> tuple[PiiKey, ...]:
+        raw = self._get(name)
+        if raw is None:
+            return ()
+        size = PII_KEY_BYTES.get(cipher, 32)
+        keys: list[PiiKey] = []
+        for part in raw.split(","):
+            version, sep, encoded = part.strip().partition(":")
+            try:
+                key = base64.b64decode(encoded, validate=True)
+            except (binascii.Error, ValueError):
+                key = b""
+            if not sep or not version or len(key) != size:
+                self.fail(name, f"must be v1:<base64 of {size} bytes>,v2:<...> for {cipher}")
+                return ()
+            if any(k.version == version for k in keys):
+                self.fail(name, f"key version {version} appears twice")
+                return ()
+            keys.append(PiiKey(version, key))
+        return tuple(keys)
+
+    def aes_key(self, name: str, secret: Callable[[str, str], str], default: str) -> str:
+        value = secret(name, default)
+        if value and len(value) != 43:
+            self.fail(name, "must be WeCom's 43-character EncodingAESKey")
+            return default
+        if value:
+            try:
+                base64.b64decode(value + "=", validate=True)
+            except (binascii.Error, ValueError):
+                self.fail(name, "must be WeCom's 43-character EncodingAESKey (base64)")
+                return default
+        return value
+
+
+_SECRET_NAMES = ("SECRET", "KEY", "TOKEN", "PASSWORD")
+
+
+def _shown_value(name: str, value: str | None) -> str:
+    if value is None:
+        return ""
+    if any(word in name for word in _SECRET_NAMES) or ("://" in value and "@" in value):
+        return "=<hidden>"
+    return f"={value}"
+
+
+def load_or_create_dev_pii_key(var_dir: Path, cipher: str) -> PiiKey:
+    """The embedded default's PII key: generated once into ``var/``, never committed."""
+    path = var_dir / f"pii-key.{cipher}"
+    if path.exists():
+        version, _, encoded = path.read_text(encoding="ascii").strip().partition(":")
+        return PiiKey(version, base64.b64decode(encoded))
+    var_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(PII_KEY_BYTES[cipher])
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(f"v1:{base64.b64encode(key).decode('ascii')}\n", encoding="ascii")
+    tmp.chmod(0o600)
+    tmp.replace(path)
+    return PiiKey("v1", key)
