@@ -13,7 +13,7 @@ from miniapp_api.context import AppContext, SubanApp
 from miniapp_api.database import setup_database
 from miniapp_api.errors import ContractErrorHandler
 from miniapp_api.jobs import setup_jobs
-from miniapp_api.logging_setup import configure_logging
+from miniapp_api.logging_setup import configure_logging, install_request_id_factory
 from miniapp_api.redis_setup import setup_redis
 from miniapp_api.request_context import setup_request_context
 from miniapp_api.routes import api_group
@@ -29,10 +29,17 @@ API_DESCRIPTION = (
 )
 
 
-def create_app(settings: Settings | None = None, name: str = "suban") -> SubanApp:
-    """Build the service. With no settings, read them from the environment."""
+def create_app(
+    settings: Settings | None = None, name: str = "suban", *, configure_logs: bool = True
+) -> SubanApp:
+    """Build the service. With no settings, read them from the environment.
+
+    ``configure_logs=False`` leaves the process's logging alone (tests capture it themselves).
+    """
     settings = settings or Settings.from_env()
-    configure_logging(settings.production, settings.log_level)
+    install_request_id_factory()
+    if configure_logs:
+        configure_logging(settings.production, settings.log_level)
     config = Config()
     config.ACCESS_LOG = not settings.production
     config.FALLBACK_ERROR_FORMAT = "json"

@@ -20,12 +20,27 @@ request_id_var: ContextVar[str] = ContextVar("suban_request_id", default="-")
 _ACCESS_FIELDS = ("host", "request", "status", "byte", "duration")
 
 
-class RequestIdFilter(logging.Filter):
-    """Stamps every record with the current request id and drops query strings from access lines
-    (a query can carry a login code or the last digits of an ID number)."""
+def install_request_id_factory() -> None:
+    """Stamp every log record with the current request id, whichever handler ends up with it
+    (ours, a test's capture, a library's). Installed once per process."""
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "_suban_request_id", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        record.request_id = request_id_var.get()
+        return record
+
+    factory._suban_request_id = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
+
+
+class AccessLineFilter(logging.Filter):
+    """Drops query strings from access lines: a query can carry a login code or the last digits
+    of an ID number."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id_var.get()
         request_line = getattr(record, "request", None)
         if isinstance(request_line, str) and "?" in request_line:
             record.request = request_line.split("?", 1)[0]
@@ -68,13 +83,13 @@ def log_config(production: bool, level: str) -> dict[str, Any]:
     handler = {
         "class": "logging.StreamHandler",
         "formatter": formatter,
-        "filters": ["request_id"],
+        "filters": ["access_line"],
         "stream": sys.stderr,
     }
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"request_id": {"()": RequestIdFilter}},
+        "filters": {"access_line": {"()": AccessLineFilter}},
         "formatters": {"json": {"()": JsonFormatter}, "dev": {"()": DevFormatter}},
         "handlers": {"stderr": handler},
         "root": {"level": level, "handlers": ["stderr"]},
@@ -101,4 +116,5 @@ def log_config(production: bool, level: str) -> dict[str, Any]:
 
 
 def configure_logging(production: bool, level: str = "INFO") -> None:
+    install_request_id_factory()
     logging.config.dictConfig(log_config(production, level))

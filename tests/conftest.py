@@ -7,16 +7,36 @@ The suite runs twice, in separate processes (tortoise cannot mix SQL dialects in
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import os
-from collections.abc import AsyncIterator
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import asyncpg
+import httpx
 import pytest
 import redis.asyncio as redis_asyncio
 from fakeredis import FakeAsyncRedis
+from sanic import Sanic
+
+from miniapp_api.app import create_app
+from miniapp_api.settings import PiiKey, Settings
+
+Sanic.test_mode = True
 
 BACKEND = os.environ.get("SUBAN_TEST_BACKEND", "embedded")
 REAL_REDIS_URL = os.environ.get("SUBAN_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
-POSTGRES_URL = os.environ.get("SUBAN_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+POSTGRES_URL = os.environ.get(
+    "SUBAN_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"
+)
 
 
 async def _real_redis_or_skip() -> redis_asyncio.Redis:
@@ -61,3 +81,117 @@ async def redis_client() -> AsyncIterator[redis_asyncio.Redis]:
             yield fake
         finally:
             await fake.aclose()
+
+
+# --------------------------------------------------------------------------- database & app
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run the real ``suban`` console script, as an operator would."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SUBAN_")} | env
+    return subprocess.run(  # noqa: S603 - our own console script, fixed arguments
+        [str(Path(sys.executable).with_name("suban")), *args],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def _pg_admin(sql: str) -> None:
+    conn = await asyncpg.connect(POSTGRES_URL)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh database for this run, migrated and loaded with the demo data by the real CLI."""
+    if BACKEND == "postgres":
+        name = f"suban_test_{uuid.uuid4().hex[:12]}"
+        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+        url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+    else:
+        name = ""
+        url = f"sqlite://{tmp_path_factory.mktemp('db') / 'suban.sqlite3'}"
+    try:
+        var_dir = tmp_path_factory.mktemp("var")
+        env = {"SUBAN_DATABASE_URL": url, "SUBAN_VAR_DIR": str(var_dir)}
+        for command in ("migrate", "demo"):
+            done = run_cli(command, env=env)
+            assert done.returncode == 0, f"suban {command} failed:\n{done.stderr}"
+        yield url
+    finally:
+        if name:
+            asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    redis_url = REAL_REDIS_URL if BACKEND == "postgres" else "memory://"
+    return Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        port=free_port(),
+        var_dir=tmp_path,
+        pii_keys=(PiiKey("v1", b"k" * 32),),
+    )
+
+
+@dataclass
+class LiveServer:
+    app: Any
+    base_url: str
+    http: httpx.AsyncClient
+
+
+_app_names = itertools.count()
+
+
+@asynccontextmanager
+async def serve_app(
+    settings: Settings, prepare: Callable[[Any], None] | None = None
+) -> AsyncIterator[LiveServer]:
+    """The real app on a real loopback port, inside the test's event loop, so a test can speak
+    HTTP to it and call domain functions against the same database. ``prepare`` may add routes
+    (e.g. one that fails on purpose) before the server starts."""
+    app = create_app(settings, name=f"suban_test_{next(_app_names)}", configure_logs=False)
+    if prepare is not None:
+        prepare(app)
+    server = await app.create_server(
+        host=settings.host, port=settings.port, return_asyncio_server=True, access_log=False
+    )
+    assert server is not None
+    await server.startup()
+    await server.before_start()
+    await server.after_start()
+    base_url = f"http://{settings.host}:{settings.port}"
+    try:
+        async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+            yield LiveServer(app=app, base_url=base_url, http=http)
+    finally:
+        await server.before_stop()
+        closing = server.close()
+        if closing is not None:
+            await closing
+        await server.after_stop()
+
+
+@pytest.fixture
+async def live(settings: Settings) -> AsyncIterator[LiveServer]:
+    if BACKEND == "postgres":
+        client = await _real_redis_or_skip()
+        await client.flushdb()
+        await client.aclose()
+    async with serve_app(settings) as server:
+        yield server

@@ -1,0 +1,53 @@
+"""The ``suban`` console script, run as an operator would run it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import free_port, run_cli
+
+
+def test_check_config_fails_fast_with_one_line_per_bad_value(tmp_path: Path) -> None:
+    done = run_cli(
+        "check-config",
+        env={"SUBAN_VAR_DIR": str(tmp_path), "SUBAN_PORT": "abc", "SUBAN_WORKERS": "many"},
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "suban: SUBAN_PORT=abc: must be a whole number from 1 to 65535",
+        "suban: SUBAN_WORKERS=many: must be a whole number from 1 to 64",
+    ]
+    assert "Traceback" not in done.stderr
+
+
+def test_serve_refuses_to_start_when_dependencies_are_unreachable(tmp_path: Path) -> None:
+    port = free_port()
+    done = run_cli(
+        "serve",
+        env={
+            "SUBAN_VAR_DIR": str(tmp_path),
+            "SUBAN_DATABASE_URL": f"postgres://postgres@127.0.0.1:{port}/x",
+            "SUBAN_REDIS_URL": f"redis://127.0.0.1:{port}/0",
+        },
+    )
+    assert done.returncode == 2
+    lines = done.stderr.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("suban: SUBAN_DATABASE_URL: the database does not answer")
+    assert lines[1].startswith("suban: SUBAN_REDIS_URL: Redis does not answer")
+
+
+def test_check_config_reports_ok_on_the_embedded_default(tmp_path: Path) -> None:
+    db = tmp_path / "x.sqlite3"
+    done = run_cli(
+        "check-config",
+        env={"SUBAN_VAR_DIR": str(tmp_path), "SUBAN_DATABASE_URL": f"sqlite://{db}"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ok: env=dev database=sqlite redis=embedded simulator=on")
+
+
+def test_worker_needs_a_real_redis(tmp_path: Path) -> None:
+    done = run_cli("worker", env={"SUBAN_VAR_DIR": str(tmp_path)})
+    assert done.returncode == 2
+    assert "SUBAN_REDIS_URL=memory://" in done.stderr

@@ -1,0 +1,120 @@
+"""Every failure answers in the contract's shape; no traceback ever reaches a client."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, Field
+from sanic import HTTPResponse, Request
+from sanic.response import json
+
+from miniapp_api.settings import Settings
+from miniapp_api.validation import parse_body
+from tests.conftest import LiveServer, serve_app
+
+
+class _Line(BaseModel):
+    name: str = Field(min_length=1)
+    amount: float = Field(gt=0)
+
+
+class _Quote(BaseModel):
+    kind: str
+    lines: list[_Line]
+
+
+def _add_probe_routes(app: Any) -> None:
+    @app.post("/_probe/echo")
+    async def echo(request: Request) -> HTTPResponse:
+        body = parse_body(request, _Quote)
+        return json(body.model_dump())
+
+    @app.get("/_probe/boom")
+    async def boom(request: Request) -> HTTPResponse:
+        raise RuntimeError("secret internals: 44010319850612301X")
+
+
+@pytest.fixture
+async def probe(settings: Settings) -> Any:
+    async with serve_app(settings, _add_probe_routes) as server:
+        yield server
+
+
+def _assert_error_shape(body: dict[str, Any], code: str) -> None:
+    assert set(body) >= {"error"}
+    assert body["error"]["code"] == code
+    assert isinstance(body["error"]["message"], str)
+    assert body["error"]["message"]
+
+
+async def test_unknown_route_is_404_in_contract_shape(live: LiveServer) -> None:
+    r = await live.http.get("/api/v1/no-such-thing")
+    assert r.status_code == 404
+    _assert_error_shape(r.json(), "NOT_FOUND")
+    assert r.headers["x-request-id"]
+
+
+async def test_wrong_method_is_405_in_contract_shape(live: LiveServer) -> None:
+    r = await live.http.delete("/healthz")
+    assert r.status_code == 405
+    _assert_error_shape(r.json(), "METHOD_NOT_ALLOWED")
+
+
+async def test_invalid_fields_are_422_naming_each_field(probe: LiveServer) -> None:
+    r = await probe.http.post(
+        "/_probe/echo", json={"lines": [{"name": "", "amount": -1}, {"name": "x", "amount": "a"}]}
+    )
+    assert r.status_code == 422
+    body = r.json()
+    _assert_error_shape(body, "VALIDATION_FAILED")
+    assert body["error"]["fields"] == {
+        "kind": "必填",
+        "lines.0.name": "内容过短",
+        "lines.0.amount": "数值过小",
+        "lines.1.amount": "应为数字",
+    }
+
+
+async def test_valid_body_passes_validation(probe: LiveServer) -> None:
+    r = await probe.http.post("/_probe/echo", json={"kind": "a", "lines": []})
+    assert r.status_code == 200
+    assert r.json() == {"kind": "a", "lines": []}
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b"\xff\xfe"])
+async def test_malformed_body_is_400(probe: LiveServer, raw: bytes) -> None:
+    r = await probe.http.post(
+        "/_probe/echo", content=raw, headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 400
+    _assert_error_shape(r.json(), "BAD_REQUEST")
+
+
+async def test_unhandled_exception_is_500_with_request_id_and_logged_traceback(
+    probe: LiveServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="suban.errors")
+    r = await probe.http.get("/_probe/boom", headers={"X-Request-ID": "trace-me-123"})
+    assert r.status_code == 500
+    body = r.json()
+    _assert_error_shape(body, "INTERNAL_ERROR")
+    assert body["error"]["request_id"] == "trace-me-123"
+    assert r.headers["x-request-id"] == "trace-me-123"
+    # The client sees neither the exception nor any of its text.
+    assert "RuntimeError" not in r.text
+    assert "secret internals" not in r.text
+    assert "Traceback" not in r.text
+    records = [rec for rec in caplog.records if rec.name == "suban.errors"]
+    assert len(records) == 1
+    assert records[0].request_id == "trace-me-123"  # type: ignore[attr-defined]
+    assert records[0].exc_info is not None
+    assert records[0].exc_info[0] is RuntimeError
+
+
+async def test_unsafe_request_id_is_replaced(live: LiveServer) -> None:
+    r = await live.http.get("/healthz", headers={"X-Request-ID": "bad id\twith spaces"})
+    rid = r.headers["x-request-id"]
+    assert rid != "bad id\twith spaces"
+    assert len(rid) == 32

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import dataclasses
+
+from miniapp_api.settings import Settings
+from tests.conftest import LiveServer, free_port, serve_app
+
+
+async def test_healthz_answers_ok(live: LiveServer) -> None:
+    r = await live.http.get("/healthz")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok"}
+
+
+async def test_readyz_is_ready_when_database_and_redis_answer(live: LiveServer) -> None:
+    r = await live.http.get("/readyz")
+    assert r.status_code == 200
+    assert r.json()["checks"] == {"database": "ok", "redis": "ok"}
+
+
+async def test_readyz_names_redis_when_it_is_down(settings: Settings) -> None:
+    down = dataclasses.replace(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    async with serve_app(down) as server:
+        r = await server.http.get("/readyz")
+    assert r.status_code == 503
+    body = r.json()
+    assert body["error"]["code"] == "DEPENDENCY_DOWN"
+    assert body["failing"] == ["redis"]
+    assert "Redis" in body["error"]["message"]
+
+
+async def test_readyz_names_the_database_when_it_is_down(settings: Settings) -> None:
+    down = dataclasses.replace(
+        settings, database_url=f"postgres://postgres@127.0.0.1:{free_port()}/nothing"
+    )
+    async with serve_app(down) as server:
+        r = await server.http.get("/readyz")
+        # The process itself still lives.
+        alive = await server.http.get("/healthz")
+    assert r.status_code == 503
+    assert r.json()["failing"] == ["database"]
+    assert "数据库" in r.json()["error"]["message"]
+    assert alive.status_code == 200
+
+
+async def test_metrics_count_requests_by_route_method_and_status(live: LiveServer) -> None:
+    for _ in range(3):
+        await live.http.get("/healthz")
+    await live.http.get("/no/such/path/12345")
+    text = (await live.http.get("/metrics")).text
+    assert "suban_http_request_duration_seconds_bucket" in text
+    lines = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.splitlines()
+        if line.startswith("suban_http_requests_total{")
+    }
+    healthz = 'suban_http_requests_total{method="GET",route="/healthz",status="200"}'
+    assert lines[healthz] >= 3
+    # Unknown paths share one label instead of one series each.
+    assert 'suban_http_requests_total{method="GET",route="<unmatched>",status="404"}' in lines
+    assert not any("12345" in key for key in lines)
+
+
+async def test_openapi_documents_the_routes(live: LiveServer) -> None:
+    r = await live.http.get("/docs/openapi.json")
+    assert r.status_code == 200
+    spec = r.json()
+    assert spec["openapi"].startswith("3.")
+    assert {"/healthz", "/readyz", "/api/v1/halls"} <= set(spec["paths"])
+    swagger = await live.http.get("/docs/swagger")
+    assert swagger.status_code == 200
+    assert "swagger" in swagger.text.lower()
