@@ -8,7 +8,6 @@ and ``/metrics`` adds them up, so whichever worker answers the scrape reports th
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 from prometheus_client import (
@@ -20,7 +19,7 @@ from prometheus_client import (
     multiprocess,
 )
 from sanic import Blueprint, HTTPResponse, Request, Sanic
-from sanic.response import BaseHTTPResponse, raw
+from sanic.response import raw
 
 REQUESTS = Counter(
     "suban_http_requests_total",
@@ -64,19 +63,26 @@ async def metrics_view(request: Request) -> HTTPResponse:
     return raw(payload, content_type=CONTENT_TYPE_LATEST)
 
 
-async def start_timer(request: Request) -> None:
-    request.ctx.started = time.perf_counter()
+# Label lookups cost more than the increments themselves (a lock and a tuple per call):
+# children are looked up once per (route, method, status) and kept.
+_request_children: dict[tuple[str, str, int], Any] = {}
+_latency_children: dict[tuple[str, str], Any] = {}
 
 
-async def observe(request: Request, response: BaseHTTPResponse) -> None:
-    started = getattr(request.ctx, "started", None)
+def observe(request: Request, status: int, seconds: float) -> None:
     route = route_label(request)
-    REQUESTS.labels(route, request.method, str(response.status)).inc()
-    if started is not None:
-        LATENCY.labels(route, request.method).observe(time.perf_counter() - started)
+    method = request.method
+    key = (route, method, status)
+    counter = _request_children.get(key)
+    if counter is None:
+        counter = _request_children[key] = REQUESTS.labels(route, method, str(status))
+    counter.inc()
+    histogram = _latency_children.get((route, method))
+    if histogram is None:
+        histogram = _latency_children[(route, method)] = LATENCY.labels(route, method)
+    histogram.observe(seconds)
 
 
 def setup_metrics(app: Sanic[Any, Any]) -> None:
+    """The ``/metrics`` route; the per-request counting is done by :mod:`request_context`."""
     app.blueprint(bp)
-    app.register_middleware(start_timer, "request", priority=99)
-    app.register_middleware(observe, "response", priority=99)
