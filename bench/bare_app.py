@@ -1,6 +1,6 @@
-"""The yardstick: a bare Sanic JSON route, served like ``suban serve`` (same workers, no middleware).
+"""The yardstick: a bare Sanic JSON route, served like `suban serve` (same workers, no middleware).
 
-    python bench/bare_app.py --port 8101 --workers 2
+python bench/bare_app.py --port 8101 --workers 2
 """
 
 from __future__ import annotations

@@ -21,7 +21,8 @@ class AppContext:
     # Filled by before_server_start listeners; absent until the server starts.
     redis: redis_asyncio.Redis = field(init=False)
     wechat: WeChatClients = field(init=False)
-    background: list[Any] = field(default_factory=list)
+    # Only in dev mode, where the WeChat/WeCom simulator is mounted at /_sim.
+    simulator_state: Any = None
 
 
 if TYPE_CHECKING:

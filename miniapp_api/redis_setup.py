@@ -29,7 +29,8 @@ def create_redis(settings: Settings) -> redis_asyncio.Redis:
         socket_timeout=5,
         health_check_interval=30,
     )
-    return redis_asyncio.Redis(connection_pool=pool)
+    # from_pool hands the pool to the client, so aclose() also disconnects its connections.
+    return redis_asyncio.Redis.from_pool(pool)
 
 
 async def ping_redis(client: redis_asyncio.Redis, timeout: float = 2.0) -> None:

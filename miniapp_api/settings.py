@@ -116,6 +116,19 @@ class Settings:
                 "SUBAN_REDIS_URL",
                 "memory:// keeps Redis inside one process; with SUBAN_WORKERS > 1 use a real Redis",
             )
+        if (
+            simulator
+            and workers > 1
+            and not (
+                reader.text("SUBAN_WECHAT_API_BASE", "") and reader.text("SUBAN_WECOM_API_BASE", "")
+            )
+        ):
+            reader.fail(
+                "SUBAN_SIMULATOR",
+                "the mounted simulator keeps its state in one process; with SUBAN_WORKERS > 1 run "
+                "`python -m wechat.simulator` and point SUBAN_WECHAT_API_BASE and "
+                "SUBAN_WECOM_API_BASE at it",
+            )
         if mode == "production" and simulator:
             reader.fail("SUBAN_SIMULATOR", "the WeChat simulator must be off in production")
         if mode == "production" and redis_url.startswith("memory://"):

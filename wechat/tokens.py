@@ -85,12 +85,14 @@ class RedisTokenStore:
         *,
         key_prefix: str = "suban:wechat",
         safety_margin: int = 300,
-        lock_ttl: float = 15.0,
-        wait_timeout: float = 20.0,
+        lock_ttl: float = 20.0,
+        wait_timeout: float = 25.0,
         poll_interval: float = 0.025,
     ) -> None:
-        # wait_timeout exceeds lock_ttl so that waiters outlive a crashed lock holder's lock and
-        # one of them takes over, instead of all giving up.
+        # lock_ttl must outlast the slowest fetch (the transport's timeout times its attempts,
+        # plus backoff: ~16 s with the defaults), or a second worker could fetch alongside.
+        # wait_timeout exceeds lock_ttl so that waiters outlive a crashed holder's lock and one
+        # of them takes over, instead of all giving up.
         self._redis = redis
         self._prefix = key_prefix
         self._margin = safety_margin

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import secrets
+import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import httpx
 
 from wechat.errors import SystemBusy, WeChatUnavailable, error_for
+from wechat.pool import ShardedPool
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ Params = Mapping[str, str | int]
 JsonObject = dict[str, Any]
 T = TypeVar("T")
 
-_random = secrets.SystemRandom()
+_random = random.SystemRandom()
 
 # Requests that certainly never left this process, so retrying cannot duplicate a side effect.
 _UNSENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -43,8 +44,8 @@ class RetryPolicy:
 
     def delay(self, retry_number: int) -> float:
         # Equal jitter: callers that failed together back off apart, yet never retry instantly.
-        ceiling = min(self.max_delay, self.base_delay * 2**retry_number)
-        return ceiling / 2 + _random.uniform(0, ceiling / 2)
+        ceiling = min(self.max_delay, self.base_delay * 2.0**retry_number)
+        return ceiling / 2 * (1 + _random.random())
 
 
 class _RedactQuery(logging.Filter):
@@ -76,7 +77,7 @@ class Transport:
         connect_timeout: float = 3.0,
         retry: RetryPolicy | None = None,
         max_connections: int = 1000,
-        max_keepalive_connections: int = 200,
+        pool_shards: int = 8,
         trust_env: bool = True,
     ) -> None:
         httpx_logger = logging.getLogger("httpx")
@@ -86,9 +87,8 @@ class Transport:
         self._client = httpx.AsyncClient(
             # The pool wait shares the request timeout: a saturated pool must fail like a slow API.
             timeout=httpx.Timeout(timeout, connect=min(connect_timeout, timeout)),
-            limits=httpx.Limits(
-                max_connections=max_connections,
-                max_keepalive_connections=max_keepalive_connections,
+            transport=ShardedPool(
+                shards=pool_shards, max_connections=max_connections, trust_env=trust_env
             ),
             follow_redirects=False,
             trust_env=trust_env,
@@ -178,6 +178,17 @@ class Transport:
             )
             await asyncio.sleep(delay)
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def optional_str(data: JsonObject, name: str) -> str | None:
+    """A field Tencent may omit or send empty, as ``str | None``."""
+    value = data.get(name)
+    return None if value in (None, "") else str(value)
+
+
+def optional_int(data: JsonObject, name: str) -> int | None:
+    value = data.get(name)
+    return None if value in (None, "") else int(value)
 
 
 def _checked_body(response: httpx.Response) -> bytes:

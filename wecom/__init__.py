@@ -1,1 +1,1 @@
-"""WeCom bridge: callbacks, member login and binding, approvals, app messages (see docs/ARCHITECTURE.md)."""
+"""WeCom bridge: callbacks, member login and binding, approvals, app messages."""

@@ -27,6 +27,11 @@ def served(database_url: str, tmp_path: Path) -> Iterator[tuple[str, int]]:
         "SUBAN_REDIS_URL": REAL_REDIS_URL if BACKEND == "postgres" else "memory://",
         "SUBAN_ENV": "dev",
     }
+    if workers > 1:
+        # The mounted simulator lives in one process; several workers talk to Tencent's (here: a
+        # closed loopback port, as this test makes no WeChat call).
+        closed = f"http://127.0.0.1:{free_port()}"
+        env |= {"SUBAN_WECHAT_API_BASE": closed, "SUBAN_WECOM_API_BASE": closed}
     proc = subprocess.Popen(  # noqa: S603 - our own console script
         [str(Path(sys.executable).with_name("suban")), "serve"],
         env=env,
@@ -59,7 +64,7 @@ def served(database_url: str, tmp_path: Path) -> Iterator[tuple[str, int]]:
 
 
 def test_served_process_answers_operations_routes(served: tuple[str, int]) -> None:
-    base, workers = served
+    base, _workers = served
     with httpx.Client(base_url=base, timeout=5) as http:
         assert http.get("/healthz").json() == {"status": "ok"}
         assert http.get("/readyz").status_code == 200
