@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -29,6 +28,7 @@ from sanic import Sanic
 
 from miniapp_api.app import create_app
 from miniapp_api.settings import PiiKey, Settings
+from tests.processes import free_port
 
 Sanic.test_mode = True
 
@@ -51,11 +51,8 @@ async def _real_redis_or_skip() -> redis_asyncio.Redis:
     return client
 
 
-@pytest.fixture
-async def real_redis() -> AsyncIterator[redis_asyncio.Redis]:
-    """Real Redis on its own db number, flushed before and after. Skipped on the embedded
-    backend when no Redis answers; on the postgres backend a missing Redis is an error."""
-    client = await _real_redis_or_skip()
+@asynccontextmanager
+async def _flushed(client: redis_asyncio.Redis) -> AsyncIterator[redis_asyncio.Redis]:
     await client.flushdb()
     try:
         yield client
@@ -65,16 +62,19 @@ async def real_redis() -> AsyncIterator[redis_asyncio.Redis]:
 
 
 @pytest.fixture
+async def real_redis() -> AsyncIterator[redis_asyncio.Redis]:
+    """Real Redis on its own db number, flushed before and after. Skipped on the embedded
+    backend when no Redis answers; on the postgres backend a missing Redis is an error."""
+    async with _flushed(await _real_redis_or_skip()) as client:
+        yield client
+
+
+@pytest.fixture
 async def redis_client() -> AsyncIterator[redis_asyncio.Redis]:
     """The Redis of the backend under test: fakeredis on embedded, real Redis on postgres."""
     if BACKEND == "postgres":
-        client = await _real_redis_or_skip()
-        await client.flushdb()
-        try:
+        async with _flushed(await _real_redis_or_skip()) as client:
             yield client
-        finally:
-            await client.flushdb()
-            await client.aclose()
     else:
         fake = FakeAsyncRedis()
         try:
@@ -84,13 +84,6 @@ async def redis_client() -> AsyncIterator[redis_asyncio.Redis]:
 
 
 # --------------------------------------------------------------------------- database & app
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

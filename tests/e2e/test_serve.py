@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import BACKEND, REAL_REDIS_URL, free_port, run_cli
+from tests.conftest import BACKEND, REAL_REDIS_URL, run_cli
+from tests.processes import free_port, running_process
 
 
 @pytest.fixture
@@ -32,35 +31,13 @@ def served(database_url: str, tmp_path: Path) -> Iterator[tuple[str, int]]:
         # closed loopback port, as this test makes no WeChat call).
         closed = f"http://127.0.0.1:{free_port()}"
         env |= {"SUBAN_WECHAT_API_BASE": closed, "SUBAN_WECOM_API_BASE": closed}
-    proc = subprocess.Popen(  # noqa: S603 - our own console script
+    with running_process(
         [str(Path(sys.executable).with_name("suban")), "serve"],
+        ready_url=f"http://127.0.0.1:{port}/healthz",
+        log_path=tmp_path / "serve.log",
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read().decode() if proc.stdout else ""
-                pytest.fail(f"suban serve did not come up:\n{out}")
-            time.sleep(0.2)
-        yield base, workers
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout:
-            proc.stdout.close()
+    ):
+        yield f"http://127.0.0.1:{port}", workers
 
 
 def test_served_process_answers_operations_routes(served: tuple[str, int]) -> None:

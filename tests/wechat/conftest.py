@@ -4,13 +4,9 @@ every client call goes through httpx over real TCP, plus clients wired to it."""
 from __future__ import annotations
 
 import asyncio
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,59 +14,26 @@ import pytest
 import redis.asyncio as redis_asyncio
 from fakeredis import FakeAsyncRedis
 
+from tests.processes import free_port, running_process
 from wechat import MiniProgramClient, RedisTokenStore, RetryPolicy, Transport, WeComClient
 from wechat.simulator import SimulatorConfig
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SIM = SimulatorConfig()
 # Fast backoff keeps retry tests quick; the policy itself is what is under test, not its delays.
 FAST_RETRY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="session")
 def simulator_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of ``python -m wechat.simulator`` running for the whole session."""
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("simulator") / "simulator.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
-            [sys.executable, "-m", "wechat.simulator", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=PROJECT_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(base, process, log_path)
+    with running_process(
+        [sys.executable, "-m", "wechat.simulator", "--host", "127.0.0.1", "--port", str(port)],
+        ready_url=f"{base}/control/counters",
+        log_path=tmp_path_factory.mktemp("simulator") / "simulator.log",
+    ):
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait_until_up(base: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"simulator exited:\n{log_path.read_text(errors='replace')}")
-        try:
-            if httpx.get(f"{base}/control/counters", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"simulator did not answer:\n{log_path.read_text(errors='replace')}")
 
 
 class SimControl:

@@ -11,7 +11,8 @@ import httpx
 import pytest
 from sanic import Sanic
 
-from tests.wechat.conftest import SIM, SimControl, _free_port
+from tests.processes import free_port
+from tests.wechat.conftest import SIM, SimControl
 from wechat.simulator import (
     SimulatorConfig,
     SimulatorState,
@@ -149,7 +150,7 @@ async def test_blueprint_mounts_under_a_prefix_in_another_app() -> None:
     app: Sanic[Any, Any] = Sanic("wechat_test_host_app")
     app.config.AUTO_EXTEND = False
     app.blueprint(create_simulator_blueprint(state, SimulatorConfig()), url_prefix="/_sim")
-    port = _free_port()
+    port = free_port()
     server = await app.create_server(
         host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False
     )

@@ -9,9 +9,9 @@ import time
 
 import redis.asyncio as redis_asyncio
 
+from tests.processes import PROJECT_ROOT
 from tests.wechat.conftest import (
     FAST_RETRY,
-    PROJECT_ROOT,
     SimControl,
     make_miniprogram,
     make_wecom,

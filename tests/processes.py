@@ -1,0 +1,61 @@
+"""Real server processes for tests: started, waited for, and always stopped."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def running_process(
+    args: list[str],
+    *,
+    ready_url: str,
+    log_path: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 30.0,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start ``args``, wait until ``ready_url`` answers 200, yield, then stop it (TERM, then KILL).
+    Its output goes to ``log_path``, which is shown if it never comes up."""
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603 - our own commands, fixed arguments
+            args, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{args[0]} exited:\n{log_path.read_text(errors='replace')}")
+            try:
+                if httpx.get(ready_url, timeout=1, trust_env=False).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"{args[0]} did not answer:\n{log_path.read_text(errors='replace')}"
+                )
+            time.sleep(0.1)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
