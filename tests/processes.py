@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
@@ -34,7 +36,13 @@ def running_process(
     Its output goes to ``log_path``, which is shown if it never comes up."""
     with log_path.open("wb") as log:
         process = subprocess.Popen(  # noqa: S603 - our own commands, fixed arguments
-            args, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            args,
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            # Its own process group, so its helpers (Sanic's workers and manager) go with it.
+            start_new_session=True,
         )
     try:
         deadline = time.monotonic() + timeout
@@ -53,9 +61,16 @@ def running_process(
             time.sleep(0.1)
         yield process
     finally:
-        process.terminate()
+        _signal_group(process, signal.SIGTERM)
         try:
-            process.wait(timeout=15)
+            process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        # Whatever of the group outlived a clean stop (or a kill) must not outlive the test.
+        _signal_group(process, signal.SIGKILL)
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
