@@ -17,7 +17,7 @@ from sanic import exceptions as sanic_exc
 from sanic.handlers import ErrorHandler
 from sanic.response import json
 
-from miniapp_api.logging_setup import request_id_var
+from miniapp_api.request_context import current_request_id, request_id_of
 
 log = logging.getLogger("suban.errors")
 
@@ -93,19 +93,11 @@ def error_body(code: str, message: str, fields: Mapping[str, str] | None = None)
     return {"error": error}
 
 
-def current_request_id(request: Request | None) -> str:
-    if request is not None:
-        rid = getattr(request.ctx, "request_id", None)
-        if isinstance(rid, str):
-            return rid
-    return request_id_var.get()
-
-
 class ContractErrorHandler(ErrorHandler):
     """Answers every exception in the contract's shape; never shows a traceback to a client."""
 
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
-        request_id = current_request_id(request)
+        request_id = request_id_of(request) if request is not None else current_request_id()
         headers = {"X-Request-ID": request_id}
         if isinstance(exception, ApiError):
             body = error_body(exception.code, exception.message, exception.fields)

@@ -10,11 +10,20 @@ import json
 import logging
 import logging.config
 import sys
+from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
 request_id_var: ContextVar[str] = ContextVar("suban_request_id", default="-")
+# Where log records get their request id; the web app plugs in one that knows Sanic's requests.
+_request_id_source: Callable[[], str] = request_id_var.get
+
+
+def set_request_id_source(source: Callable[[], str]) -> None:
+    global _request_id_source
+    _request_id_source = source
+
 
 # Fields Sanic's access logger passes as `extra`; everything else on a record stays out of the line.
 _ACCESS_FIELDS = ("host", "request", "status", "byte", "duration")
@@ -29,7 +38,7 @@ def install_request_id_factory() -> None:
 
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = previous(*args, **kwargs)
-        record.request_id = request_id_var.get()
+        record.request_id = _request_id_source()
         return record
 
     factory._suban_request_id = True  # type: ignore[attr-defined]

@@ -1,6 +1,11 @@
-"""Per-request bookkeeping, in one request and one response middleware: the request id (a
-well-formed ``X-Request-ID`` or a new one, set for logging and echoed back) and the timing that
-feeds the metrics. Kept to one pair on purpose: every middleware costs on every request."""
+"""Per-request bookkeeping with a single response middleware: the request id (a well-formed
+``X-Request-ID`` or a new one, echoed back) and the timing that feeds the metrics.
+
+Every middleware costs on every request, and ``/healthz`` must stay close to a bare route, so
+there is no request middleware: the id is made on first use (a log line, an error, the
+response) from Sanic's current-request context variable, and the start time is the one Sanic's
+HTTP/1 parser already takes when the request head arrives.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +16,11 @@ import time
 from typing import Any
 
 from sanic import Request, Sanic
+from sanic.exceptions import ServerError
 from sanic.response import BaseHTTPResponse
 
 from miniapp_api import metrics
-from miniapp_api.logging_setup import request_id_var
+from miniapp_api.logging_setup import request_id_var, set_request_id_source
 
 # A client-supplied id lands in every log line of the request: accept only a short, plain token.
 _SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -29,24 +35,32 @@ def new_request_id() -> str:
     return f"{_PREFIX}{next(_COUNTER):016x}"
 
 
-async def begin_request(request: Request) -> None:
-    request.ctx.started = time.perf_counter()
-    incoming = request.headers.get("x-request-id")
-    rid = incoming if incoming and _SAFE_ID.fullmatch(incoming) else new_request_id()
-    request.ctx.request_id = rid
-    request_id_var.set(rid)
+def request_id_of(request: Request) -> str:
+    """The request's id, made (and kept on the request) on first use."""
+    rid: str | None = getattr(request.ctx, "request_id", None)
+    if rid is None:
+        incoming = request.headers.get("x-request-id")
+        rid = incoming if incoming and _SAFE_ID.fullmatch(incoming) else new_request_id()
+        request.ctx.request_id = rid
+    return rid
+
+
+def current_request_id() -> str:
+    """The id of the request being handled, else whatever the context set (a job), else "-"."""
+    try:
+        request = Request.get_current()
+    except ServerError:
+        return request_id_var.get()
+    return request_id_of(request)
 
 
 async def end_request(request: Request, response: BaseHTTPResponse) -> None:
-    rid = getattr(request.ctx, "request_id", None)
-    if rid is not None:
-        response.headers["X-Request-ID"] = rid
-    started = getattr(request.ctx, "started", None)
+    response.headers["X-Request-ID"] = request_id_of(request)
+    started = getattr(request.stream, "perft0", None)
     if started is not None:
         metrics.observe(request, response.status, time.perf_counter() - started)
 
 
 def setup_request_context(app: Sanic[Any, Any]) -> None:
-    # Highest priority: everything after, logging included, sees the id.
-    app.register_middleware(begin_request, "request", priority=100)
+    set_request_id_source(current_request_id)
     app.register_middleware(end_request, "response", priority=100)

@@ -61,7 +61,9 @@ def running_process(
             time.sleep(0.1)
         yield process
     finally:
-        _signal_group(process, signal.SIGTERM)
+        # TERM to the main process only, as systemd's KillMode=mixed does: Sanic's main process
+        # stops its workers itself, and a TERM to its multiprocessing manager first breaks that.
+        process.terminate()
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
