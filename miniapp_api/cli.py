@@ -35,7 +35,9 @@ def _settings(overrides: dict[str, str | None] | None = None) -> Settings:
     return Settings.from_env()
 
 
-async def probe_dependencies(settings: Settings, timeout: float = 3.0) -> list[str]:
+async def probe_dependencies(
+    settings: Settings, timeout: float = 3.0, *, redis: bool = True
+) -> list[str]:
     """One line per dependency that does not answer."""
     from tortoise import Tortoise
 
@@ -57,7 +59,7 @@ async def probe_dependencies(settings: Settings, timeout: float = 3.0) -> list[s
         )
     finally:
         await Tortoise.close_connections()
-    if not settings.embedded_redis:
+    if redis and not settings.embedded_redis:
         client = create_redis(settings)
         try:
             await ping_redis(client, timeout)
@@ -98,6 +100,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     settings = _settings()
 
     async def run() -> int:
+        problems = await probe_dependencies(settings, redis=False)
+        if problems:
+            return _fail(problems)
         await apply_migrations(settings.database_url)
         print(f"migrated: {settings.database_kind} schema is at the newest migration")
         return 0
@@ -124,6 +129,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = _settings()
 
     async def run() -> int:
+        problems = await probe_dependencies(settings, redis=False)
+        if problems:
+            return _fail(problems)
         await Tortoise.init(
             config=tortoise_config(settings.database_url), _enable_global_fallback=True
         )

@@ -32,7 +32,7 @@ class ApiError(Exception):
         message: str,
         fields: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
-        extra: Mapping[str, Any] | None = None,
+        details: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(f"{status} {code}")
         self.status = status
@@ -40,7 +40,8 @@ class ApiError(Exception):
         self.message = message
         self.fields = dict(fields) if fields else None
         self.headers = dict(headers) if headers else {}
-        self.extra = dict(extra) if extra else {}
+        # More machine-readable facts about the error, inside the error object.
+        self.details = dict(details) if details else {}
 
 
 class ValidationFailed(ApiError):
@@ -60,7 +61,7 @@ class NotFound(ApiError):
 
 class DependencyDown(ApiError):
     def __init__(self, message: str, failing: list[str] | None = None) -> None:
-        super().__init__(503, "DEPENDENCY_DOWN", message, extra={"failing": failing or []})
+        super().__init__(503, "DEPENDENCY_DOWN", message, details={"failing": failing or []})
 
 
 # Sanic's own exceptions, in the contract's words. Looked up by exact class first, then by status.
@@ -101,7 +102,7 @@ class ContractErrorHandler(ErrorHandler):
         headers = {"X-Request-ID": request_id}
         if isinstance(exception, ApiError):
             body = error_body(exception.code, exception.message, exception.fields)
-            body.update(exception.extra)
+            body["error"].update(exception.details)
             return json(body, status=exception.status, headers=headers | exception.headers)
         if isinstance(exception, sanic_exc.SanicException) and exception.status_code < 500:
             status = exception.status_code

@@ -20,7 +20,7 @@ from arq.connections import ArqRedis, RedisSettings
 from arq.worker import run_worker
 from sanic import Sanic
 
-from miniapp_api.redis_setup import create_redis
+from miniapp_api.logging_setup import configure_logging
 from miniapp_api.settings import Settings
 from miniapp_api.wechat_setup import create_wechat_clients
 
@@ -134,21 +134,23 @@ def setup_jobs(app: Sanic[Any, Any], settings: Settings) -> None:
 
     @app.before_server_stop
     async def stop_jobs(app: Sanic[Any, Any]) -> None:
-        await app.ctx.jobs.stop()
+        runner = getattr(app.ctx, "jobs", None)
+        if runner is not None:
+            await runner.stop()
 
 
 def worker_settings(settings: Settings) -> type:
     """arq's WorkerSettings for ``suban worker``, built from our settings."""
 
     async def on_startup(ctx: JobContext) -> None:
-        redis = create_redis(settings)
+        # arq put its own client (an ArqRedis, so jobs can enqueue follow-ups) in ctx["redis"]:
+        # one pool per worker process, used for everything.
+        configure_logging(settings.production, settings.log_level)
         ctx["settings"] = settings
-        ctx["redis"] = redis
-        ctx["wechat"] = create_wechat_clients(settings, redis)
+        ctx["wechat"] = create_wechat_clients(settings, ctx["redis"])
 
     async def on_shutdown(ctx: JobContext) -> None:
         await ctx["wechat"].aclose()
-        await ctx["redis"].aclose()
 
     def arq_function(job: Job) -> JobFunction:
         async def call(ctx: JobContext, **kwargs: Any) -> None:

@@ -69,9 +69,13 @@ _request_children: dict[tuple[str, str, int], Any] = {}
 _latency_children: dict[tuple[str, str], Any] = {}
 
 
+# Sanic passes any token as a method; a made-up one must not become a series of its own.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def observe(request: Request, status: int, seconds: float) -> None:
     route = route_label(request)
-    method = request.method
+    method = request.method if request.method in _METHODS else "OTHER"
     key = (route, method, status)
     counter = _request_children.get(key)
     if counter is None:

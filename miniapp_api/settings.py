@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -52,8 +54,8 @@ class PiiKey:
 class Settings:
     env: Environment = "dev"
     var_dir: Path = Path("var")
-    database_url: str = "sqlite://var/suban.sqlite3"
-    redis_url: str = "memory://"
+    database_url: str = field(default="sqlite://var/suban.sqlite3", repr=False)
+    redis_url: str = field(default="memory://", repr=False)
     redis_max_connections: int = 64
     host: str = "127.0.0.1"
     port: int = 8000
@@ -92,6 +94,8 @@ class Settings:
     def public_base(self) -> str:
         """Where this service answers on loopback, for calling its own mounted simulator."""
         host = "127.0.0.1" if self.host in ("0.0.0.0", "", "::") else self.host  # noqa: S104
+        if ":" in host:
+            host = f"[{host}]"
         return f"http://{host}:{self.port}"
 
     @classmethod
@@ -103,9 +107,11 @@ class Settings:
 
         mode = reader.choice("SUBAN_ENV", ("dev", "production"), d.env)
         var_dir = Path(reader.text("SUBAN_VAR_DIR", str(d.var_dir)))
-        database_url = reader.url("SUBAN_DATABASE_URL", d.database_url, DATABASE_SCHEMES)
+        database_url = reader.url(
+            "SUBAN_DATABASE_URL", f"sqlite://{var_dir / 'suban.sqlite3'}", DATABASE_SCHEMES
+        )
         redis_url = reader.url("SUBAN_REDIS_URL", d.redis_url, REDIS_SCHEMES)
-        host = reader.text("SUBAN_HOST", d.host)
+        host = reader.host("SUBAN_HOST", d.host)
         port = reader.integer("SUBAN_PORT", d.port, 1, 65535)
         workers = reader.integer("SUBAN_WORKERS", d.workers, 1, 64)
         simulator = reader.boolean("SUBAN_SIMULATOR", mode != "production")
@@ -129,6 +135,11 @@ class Settings:
                 "`python -m wechat.simulator` and point SUBAN_WECHAT_API_BASE and "
                 "SUBAN_WECOM_API_BASE at it",
             )
+        if simulator and not _is_loopback(host):
+            reader.fail(
+                "SUBAN_SIMULATOR",
+                "the simulator's control API has no login: serve it on a loopback SUBAN_HOST only",
+            )
         if mode == "production" and simulator:
             reader.fail("SUBAN_SIMULATOR", "the WeChat simulator must be off in production")
         if mode == "production" and redis_url.startswith("memory://"):
@@ -145,8 +156,13 @@ class Settings:
         if not pii_keys and not reader.has_errors_for("SUBAN_PII_KEYS"):
             if mode == "production":
                 reader.fail("SUBAN_PII_KEYS", "required in production (v1:<base64>,v2:<base64>)")
-            else:
-                pii_keys = (load_or_create_dev_pii_key(var_dir, pii_cipher),)
+            elif not reader.has_errors_for("SUBAN_PII_CIPHER"):
+                try:
+                    pii_keys = (load_or_create_dev_pii_key(var_dir, pii_cipher),)
+                except ValueError as exc:
+                    reader.fail("SUBAN_VAR_DIR", str(exc))
+                except OSError as exc:
+                    reader.fail("SUBAN_VAR_DIR", f"cannot keep the dev PII key there ({exc})")
 
         settings = cls(
             env=mode,  # type: ignore[arg-type]
@@ -170,7 +186,12 @@ class Settings:
             wechat_api_base=reader.url("SUBAN_WECHAT_API_BASE", "", ("http", "https")),
             wecom_corp_id=secret("SUBAN_WECOM_CORP_ID", SIM_WECOM_CORP_ID),
             wecom_secret=secret("SUBAN_WECOM_SECRET", SIM_WECOM_SECRET),
-            wecom_agent_id=reader.integer("SUBAN_WECOM_AGENT_ID", d.wecom_agent_id, 1, 2**31 - 1),
+            wecom_agent_id=reader.integer(
+                "SUBAN_WECOM_AGENT_ID",
+                d.wecom_agent_id if simulator else int(secret("SUBAN_WECOM_AGENT_ID", "0") or 0),
+                1,
+                2**31 - 1,
+            ),
             wecom_token=secret("SUBAN_WECOM_TOKEN", SIM_WECOM_TOKEN),
             wecom_aes_key=reader.aes_key("SUBAN_WECOM_AES_KEY", secret, SIM_WECOM_AES_KEY),
             wecom_api_base=reader.url("SUBAN_WECOM_API_BASE", "", ("http", "https")),
@@ -282,20 +303,26 @@ class _Reader:
         return self._parse(name, default, parse, f"must be one of {', '.join(options)}")
 
     def url(self, name: str, default: str, schemes: tuple[str, ...]) -> str:
-        def parse(raw: str) -> str:
-            parts = urlsplit(raw)
-            if parts.scheme not in schemes:
-                raise ValueError
-            if parts.scheme in ("http", "https", "redis", "rediss", "postgres", "postgresql"):
-                if not parts.hostname:
-                    raise ValueError
-                _ = parts.port  # raises ValueError on a port that is not a number
-            if parts.scheme == "sqlite" and not (parts.netloc + parts.path):
-                raise ValueError
-            return raw
+        raw = self._get(name)
+        if raw is None:
+            return default
+        why = _url_problem(raw, schemes)
+        if why:
+            self.fail(name, why)
+            return default
+        return raw
 
-        schemes_text = ", ".join(f"{s}://" for s in schemes)
-        return self._parse(name, default, parse, f"must be a URL starting with {schemes_text}")
+    def host(self, name: str, default: str) -> str:
+        raw = self._get(name)
+        if raw is None:
+            return default
+        try:
+            ipaddress.ip_address(raw)
+        except ValueError:
+            if not _HOSTNAME.fullmatch(raw):
+                self.fail(name, "must be an IP address or a host name")
+                return default
+        return raw
 
     def pii_keys(self, name: str, cipher: str) -> tuple[PiiKey, ...]:
         raw = self._get(name)
@@ -332,23 +359,78 @@ class _Reader:
         return value
 
 
+_HOSTNAME = re.compile(
+    r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+)
+_NEEDS_HOST = ("http", "https", "redis", "rediss", "postgres", "postgresql", "asyncpg")
+
+
+def _url_problem(raw: str, schemes: tuple[str, ...]) -> str | None:
+    """What is wrong with a URL setting, in words; None when it is usable."""
+    parts = urlsplit(raw)
+    if parts.scheme not in schemes:
+        return "must be a URL starting with " + ", ".join(f"{s}://" for s in schemes)
+    if parts.scheme in _NEEDS_HOST and not parts.hostname:
+        return "names no host"
+    try:
+        port = parts.port
+    except ValueError:
+        return "its port must be a whole number from 1 to 65535"
+    if port is not None and not 1 <= port <= 65535:
+        return "its port must be a whole number from 1 to 65535"
+    if parts.scheme in ("postgres", "postgresql", "asyncpg") and not parts.path.strip("/"):
+        return "names no database"
+    if (
+        parts.scheme in ("redis", "rediss")
+        and parts.path.strip("/")
+        and not (parts.path.strip("/").isdigit())
+    ):
+        return "its Redis database must be a number (redis://host:6379/0)"
+    if parts.scheme in ("sqlite", "unix") and not (parts.netloc + parts.path):
+        return "names no file"
+    return None
+
+
 _SECRET_NAMES = ("SECRET", "KEY", "TOKEN", "PASSWORD")
 
 
 def _shown_value(name: str, value: str | None) -> str:
     if value is None:
         return ""
-    if any(word in name for word in _SECRET_NAMES) or ("://" in value and "@" in value):
+    if any(word in name for word in _SECRET_NAMES):
         return "=<hidden>"
+    if "://" in value:
+        # A URL can carry a password in its user part or its query: show neither.
+        parts = urlsplit(value)
+        host = parts.netloc.rpartition("@")[2]
+        hidden = "<hidden>@" if "@" in parts.netloc else ""
+        query = "?<hidden>" if parts.query else ""
+        return f"={parts.scheme}://{hidden}{host}{parts.path}{query}"
     return f"={value}"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def load_or_create_dev_pii_key(var_dir: Path, cipher: str) -> PiiKey:
     """The embedded default's PII key: generated once into ``var/``, never committed."""
     path = var_dir / f"pii-key.{cipher}"
     if path.exists():
-        version, _, encoded = path.read_text(encoding="ascii").strip().partition(":")
-        return PiiKey(version, base64.b64decode(encoded))
+        try:
+            version, sep, encoded = path.read_text(encoding="ascii").strip().partition(":")
+            key = base64.b64decode(encoded, validate=True)
+        except (UnicodeDecodeError, binascii.Error, ValueError):
+            key, sep = b"", ""
+        if not sep or not version or len(key) != PII_KEY_BYTES[cipher]:
+            # Never replace it: data sealed under the old key would be lost with it.
+            raise ValueError(f"{path} is damaged (expected v1:<base64 of a {cipher} key>)")
+        return PiiKey(version, key)
     var_dir.mkdir(parents=True, exist_ok=True)
     key = secrets.token_bytes(PII_KEY_BYTES[cipher])
     tmp = path.with_suffix(".tmp")

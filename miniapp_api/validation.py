@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from sanic import Request
 
-from miniapp_api.errors import BadRequest, ValidationFailed
+from miniapp_api.errors import ApiError, BadRequest, ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -54,8 +54,16 @@ def field_errors(exc: ValidationError) -> dict[str, str]:
     return fields
 
 
-def parse_body(request: Request, model: type[M]) -> M:
-    """The JSON body as ``model``; 400 when it is not a JSON object, 422 for invalid fields."""
+# JSON bodies are forms, not files: anything larger is a mistake or an attack. Attachments have
+# their own route and limit.
+MAX_JSON_BYTES = 256 * 1024
+
+
+def parse_body(request: Request, model: type[M], max_bytes: int = MAX_JSON_BYTES) -> M:
+    """The JSON body as ``model``; 413 when too large, 400 when it is not a JSON object, 422 for
+    invalid fields."""
+    if len(request.body) > max_bytes:
+        raise ApiError(413, "PAYLOAD_TOO_LARGE", f"请求内容过大（上限 {max_bytes // 1024} KB）")
     try:
         payload: Any = request.json
     except Exception as exc:  # Sanic raises its own BadRequest; say it in the contract's shape

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import free_port, run_cli
 
 
@@ -35,6 +37,22 @@ def test_serve_refuses_to_start_when_dependencies_are_unreachable(tmp_path: Path
     assert len(lines) == 2
     assert lines[0].startswith("suban: SUBAN_DATABASE_URL: the database does not answer")
     assert lines[1].startswith("suban: SUBAN_REDIS_URL: Redis does not answer")
+
+
+@pytest.mark.parametrize("command", ["migrate", "demo"])
+def test_database_commands_say_one_line_when_the_database_is_unreachable(
+    tmp_path: Path, command: str
+) -> None:
+    done = run_cli(
+        command,
+        env={
+            "SUBAN_VAR_DIR": str(tmp_path),
+            "SUBAN_DATABASE_URL": f"postgres://u:pw@127.0.0.1:{free_port()}/db",
+        },
+    )
+    assert done.returncode == 2
+    assert len(done.stderr.splitlines()) == 1
+    assert done.stderr.startswith("suban: SUBAN_DATABASE_URL: the database does not answer")
 
 
 def test_check_config_reports_ok_on_the_embedded_default(tmp_path: Path) -> None:

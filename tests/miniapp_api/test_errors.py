@@ -83,6 +83,13 @@ async def test_valid_body_passes_validation(probe: LiveServer) -> None:
     assert r.json() == {"kind": "a", "lines": []}
 
 
+async def test_an_oversized_json_body_is_413(probe: LiveServer) -> None:
+    big = {"kind": "a" * (300 * 1024), "lines": []}
+    r = await probe.http.post("/_probe/echo", json=big)
+    assert r.status_code == 413
+    _assert_error_shape(r.json(), "PAYLOAD_TOO_LARGE")
+
+
 @pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b"\xff\xfe"])
 async def test_malformed_body_is_400(probe: LiveServer, raw: bytes) -> None:
     r = await probe.http.post(

@@ -25,7 +25,7 @@ async def test_readyz_names_redis_when_it_is_down(settings: Settings) -> None:
     assert r.status_code == 503
     body = r.json()
     assert body["error"]["code"] == "DEPENDENCY_DOWN"
-    assert body["failing"] == ["redis"]
+    assert body["error"]["failing"] == ["redis"]
     assert "Redis" in body["error"]["message"]
 
 
@@ -38,27 +38,35 @@ async def test_readyz_names_the_database_when_it_is_down(settings: Settings) -> 
         # The process itself still lives.
         alive = await server.http.get("/healthz")
     assert r.status_code == 503
-    assert r.json()["failing"] == ["database"]
+    assert r.json()["error"]["failing"] == ["database"]
     assert "数据库" in r.json()["error"]["message"]
     assert alive.status_code == 200
 
 
-async def test_metrics_count_requests_by_route_method_and_status(live: LiveServer) -> None:
-    for _ in range(3):
-        await live.http.get("/healthz")
-    await live.http.get("/no/such/path/12345")
+async def _request_counts(live: LiveServer) -> dict[str, float]:
     text = (await live.http.get("/metrics")).text
     assert "suban_http_request_duration_seconds_bucket" in text
-    lines = {
+    return {
         line.split(" ")[0]: float(line.split(" ")[1])
         for line in text.splitlines()
         if line.startswith("suban_http_requests_total{")
     }
+
+
+async def test_metrics_count_requests_by_route_method_and_status(live: LiveServer) -> None:
     healthz = 'suban_http_requests_total{method="GET",route="/healthz",status="200"}'
-    assert lines[healthz] >= 3
-    # Unknown paths share one label instead of one series each.
+    before = (await _request_counts(live)).get(healthz, 0.0)
+    for _ in range(3):
+        await live.http.get("/healthz")
+    await live.http.get("/no/such/path/12345")
+    await live.http.request("M12345", "/healthz")
+    lines = await _request_counts(live)
+    # The counter is process-wide (other tests count too): compare with before.
+    assert lines[healthz] - before == 3
+    # Unknown paths and made-up methods share one label instead of a series each.
     assert 'suban_http_requests_total{method="GET",route="<unmatched>",status="404"}' in lines
     assert not any("12345" in key for key in lines)
+    assert any('method="OTHER"' in key for key in lines)
 
 
 async def test_openapi_documents_the_routes(live: LiveServer) -> None:

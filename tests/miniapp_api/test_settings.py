@@ -14,7 +14,11 @@ def _env(tmp_path: Path, **values: str) -> dict[str, str]:
 
 def test_embedded_default_with_nothing_set(tmp_path: Path) -> None:
     s = Settings.from_env(_env(tmp_path))
-    assert s.database_url == "sqlite://var/suban.sqlite3"
+    # The SQLite file lives in the var folder (``var/`` unless SUBAN_VAR_DIR moves it).
+    assert s.database_url == f"sqlite://{tmp_path}/suban.sqlite3"
+    key = base64.b64encode(b"k" * 32).decode()
+    default = Settings.from_env({"SUBAN_PII_KEYS": f"v1:{key}"})
+    assert default.database_url == "sqlite://var/suban.sqlite3"
     assert s.embedded_redis
     assert s.simulator
     assert (s.host, s.port, s.workers) == ("127.0.0.1", 8000, 1)
@@ -86,6 +90,7 @@ def test_production_demands_real_credentials_and_no_simulator(tmp_path: Path) ->
     assert "SUBAN_PII_KEYS: required in production" in text
     assert "SUBAN_WECHAT_SECRET: required when SUBAN_SIMULATOR=0" in text
     assert "SUBAN_WECOM_CORP_ID: required when SUBAN_SIMULATOR=0" in text
+    assert "SUBAN_WECOM_AGENT_ID: required when SUBAN_SIMULATOR=0" in text
     # Production never writes a key file of its own.
     assert not list(tmp_path.glob("pii-key.*"))
 
@@ -104,6 +109,7 @@ def test_production_with_everything_given(tmp_path: Path) -> None:
             SUBAN_WECHAT_SECRET="s",
             SUBAN_WECOM_CORP_ID="ww123",
             SUBAN_WECOM_SECRET="s",
+            SUBAN_WECOM_AGENT_ID="1000005",
             SUBAN_WECOM_TOKEN="t",
             SUBAN_WECOM_AES_KEY="a" * 43,
         )
@@ -112,3 +118,63 @@ def test_production_with_everything_given(tmp_path: Path) -> None:
     assert s.database_kind == "postgres"
     assert s.api_bases() == ("https://api.weixin.qq.com", "https://qyapi.weixin.qq.com")
     assert [k.version for k in s.pii_keys] == ["v1", "v2"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "why"),
+    [
+        ("SUBAN_DATABASE_URL", "postgres://h:notaport/db", "its port must be a whole number"),
+        ("SUBAN_DATABASE_URL", "postgres://h:0/db", "its port must be a whole number"),
+        ("SUBAN_DATABASE_URL", "asyncpg:///db", "names no host"),
+        ("SUBAN_DATABASE_URL", "postgres://h:5432/", "names no database"),
+        ("SUBAN_REDIS_URL", "redis://h:6379/abc", "its Redis database must be a number"),
+        ("SUBAN_REDIS_URL", "redis://", "names no host"),
+        ("SUBAN_REDIS_URL", "unix://", "names no file"),
+        ("SUBAN_HOST", "bad host!", "must be an IP address or a host name"),
+        ("SUBAN_HOST", "0.0.0.0", "serve it on a loopback SUBAN_HOST only"),  # noqa: S104
+    ],
+)
+def test_bad_urls_and_hosts_are_named(tmp_path: Path, name: str, value: str, why: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(_env(tmp_path, **{name: value}))
+    assert len(caught.value.lines) == 1
+    assert why in caught.value.lines[0]
+
+
+def test_url_passwords_are_never_echoed(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(
+            _env(tmp_path, SUBAN_REDIS_URL="redis://:hunter2@127.0.0.1:bad/0?password=hunter3")
+        )
+    assert "hunter" not in str(caught.value)
+    assert caught.value.lines[0].startswith(
+        "SUBAN_REDIS_URL=redis://<hidden>@127.0.0.1:bad/0?<hidden>: its port"
+    )
+    settings = Settings.from_env(
+        _env(tmp_path, SUBAN_DATABASE_URL="postgres://u:hunter2@db:5432/suban")
+    )
+    assert "hunter2" not in repr(settings)
+
+
+def test_ipv6_loopback_host_gives_a_usable_simulator_base(tmp_path: Path) -> None:
+    s = Settings.from_env(_env(tmp_path, SUBAN_HOST="::1", SUBAN_PORT="9000"))
+    assert s.api_bases()[0] == "http://[::1]:9000/_sim/wechat"
+
+
+@pytest.mark.parametrize("content", ["garbage!!", "v1:@@@", "v1:YWJj"])
+def test_a_damaged_dev_key_file_is_refused_not_replaced(tmp_path: Path, content: str) -> None:
+    key_file = tmp_path / "pii-key.aes-256-gcm"
+    key_file.write_text(content)
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(_env(tmp_path))
+    assert caught.value.lines[0].startswith("SUBAN_VAR_DIR")
+    assert "is damaged" in caught.value.lines[0]
+    assert key_file.read_text() == content
+
+
+def test_an_unusable_var_dir_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"SUBAN_VAR_DIR": str(blocker / "var")})
+    assert caught.value.lines[0].startswith("SUBAN_VAR_DIR")
