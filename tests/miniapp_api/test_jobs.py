@@ -62,9 +62,11 @@ async def test_a_failing_job_is_logged_and_the_runner_goes_on(
 
 
 async def test_arq_worker_runs_enqueued_jobs_from_the_app(
-    settings: Settings, real_redis: object
+    settings: Settings, real_redis: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Production shape: the app enqueues on Redis, a `suban worker` process runs the job."""
+    # A worker process configures its logging; this test's process keeps pytest's.
+    monkeypatch.setattr("miniapp_api.jobs.configure_logging", lambda *a, **k: None)
     settings = dataclasses.replace(settings, redis_url=REAL_REDIS_URL)
     async with serve_app(settings) as live:
         assert getattr(live.app.ctx, "jobs", None) is None  # no in-process runner here

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import dataclasses
 
+import redis.asyncio as redis_asyncio
+
 from miniapp_api.settings import Settings
-from tests.conftest import LiveServer, free_port, serve_app
+from tests.conftest import REAL_REDIS_URL, LiveServer, free_port, serve_app
 
 
 async def test_healthz_answers_ok(live: LiveServer) -> None:
@@ -78,3 +80,16 @@ async def test_openapi_documents_the_routes(live: LiveServer) -> None:
     swagger = await live.http.get("/docs/swagger")
     assert swagger.status_code == 200
     assert "swagger" in swagger.text.lower()
+
+
+async def test_redis_connections_are_closed_on_shutdown(
+    settings: Settings, real_redis: redis_asyncio.Redis
+) -> None:
+    real = dataclasses.replace(settings, redis_url=REAL_REDIS_URL)
+    before = len(await real_redis.client_list())
+    async with serve_app(real) as server:
+        assert (await server.http.get("/readyz")).status_code == 200
+        during = len(await real_redis.client_list())
+    after = len(await real_redis.client_list())
+    assert during > before
+    assert after == before

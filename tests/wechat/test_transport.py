@@ -177,6 +177,8 @@ async def test_no_secret_reaches_a_log_line(
     miniprogram = make_miniprogram(simulator_url, transport, token_store)
     wecom = make_wecom(simulator_url, transport, token_store)
     caplog.set_level(logging.DEBUG)
+    # The app's logging config holds httpx at WARNING; here its request lines are the point.
+    caplog.set_level(logging.DEBUG, logger="httpx")
     await sim.fault("getuserphonenumber", "errcode", errcode=-1)
     session = await miniprogram.code2session("sim:o-secretive")
     phone = await miniprogram.get_phone_number("sim:13812345678")
