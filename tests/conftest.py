@@ -28,7 +28,7 @@ from sanic import Sanic
 
 from miniapp_api.app import create_app
 from miniapp_api.settings import PiiKey, Settings
-from tests.processes import free_port
+from tests.processes import free_port, serving_in_loop
 
 Sanic.test_mode = True
 
@@ -161,23 +161,11 @@ async def serve_app(
     app = create_app(settings, name=f"suban_test_{next(_app_names)}", configure_logs=False)
     if prepare is not None:
         prepare(app)
-    server = await app.create_server(
-        host=settings.host, port=settings.port, return_asyncio_server=True, access_log=False
-    )
-    assert server is not None
-    await server.startup()
-    await server.before_start()
-    await server.after_start()
-    base_url = f"http://{settings.host}:{settings.port}"
-    try:
-        async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
-            yield LiveServer(app=app, base_url=base_url, http=http)
-    finally:
-        await server.before_stop()
-        closing = server.close()
-        if closing is not None:
-            await closing
-        await server.after_stop()
+    async with (
+        serving_in_loop(app, settings.host, settings.port) as base_url,
+        httpx.AsyncClient(base_url=base_url, timeout=10) as http,
+    ):
+        yield LiveServer(app=app, base_url=base_url, http=http)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Real server processes for tests: started, waited for, and always stopped."""
+"""Real servers for tests, as processes or inside the test's event loop: started, waited for,
+and always stopped."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 import httpx
+from sanic import Sanic
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,3 +79,24 @@ def running_process(
 def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
     with suppress(ProcessLookupError):
         os.killpg(process.pid, sig)
+
+
+@asynccontextmanager
+async def serving_in_loop(app: Sanic[Any, Any], host: str, port: int) -> AsyncIterator[str]:
+    """Serve ``app`` on a loopback port inside the running event loop (Sanic's low-level API,
+    with its start and stop events run by hand); yields the base URL."""
+    server = await app.create_server(
+        host=host, port=port, return_asyncio_server=True, access_log=False
+    )
+    assert server is not None
+    await server.startup()
+    await server.before_start()
+    await server.after_start()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        await server.before_stop()
+        closing = server.close()
+        if closing is not None:
+            await closing
+        await server.after_stop()

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sanic import Sanic
 
-from tests.processes import free_port
+from tests.processes import free_port, serving_in_loop
 from tests.wechat.conftest import SIM, SimControl
 from wechat.simulator import (
     SimulatorConfig,
@@ -151,30 +151,19 @@ async def test_blueprint_mounts_under_a_prefix_in_another_app() -> None:
     app.config.AUTO_EXTEND = False
     app.blueprint(create_simulator_blueprint(state, SimulatorConfig()), url_prefix="/_sim")
     port = free_port()
-    server = await app.create_server(
-        host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False
-    )
-    assert server is not None
-    await server.startup()
-    await server.before_start()
-    await server.after_start()
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", trust_env=False) as c:
-            login = await c.get(
-                "/_sim/wechat/sns/jscode2session",
-                params={"appid": SIM.appid, "secret": SIM.secret, "js_code": "sim:o-dev"},
-            )
-            token = await c.get(
-                "/_sim/wecom/cgi-bin/gettoken",
-                params={"corpid": SIM.corp_id, "corpsecret": SIM.corp_secret},
-            )
-            counters = await c.get("/_sim/control/counters")
-    finally:
-        await server.before_stop()
-        closing = server.close()
-        if closing is not None:
-            await closing
-        await server.after_stop()
+    async with (
+        serving_in_loop(app, "127.0.0.1", port) as base,
+        httpx.AsyncClient(base_url=base, trust_env=False) as c,
+    ):
+        login = await c.get(
+            "/_sim/wechat/sns/jscode2session",
+            params={"appid": SIM.appid, "secret": SIM.secret, "js_code": "sim:o-dev"},
+        )
+        token = await c.get(
+            "/_sim/wecom/cgi-bin/gettoken",
+            params={"corpid": SIM.corp_id, "corpsecret": SIM.corp_secret},
+        )
+        counters = await c.get("/_sim/control/counters")
     assert login.json()["openid"] == "o-dev"
     assert token.json()["errcode"] == 0
     assert counters.json()["counters"]["jscode2session"] == 1
