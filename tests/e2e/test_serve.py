@@ -55,6 +55,8 @@ def test_served_process_answers_operations_routes(served: tuple[str, Path]) -> N
         assert any(h["hall_id"] == "liwan" for h in http.get("/api/v1/halls").json())
         for _ in range(20):
             http.get("/healthz", headers={"Connection": "close"})
+        # Each worker writes its tallies once a second; the scrape sums what is written.
+        time.sleep(1.5)
         metrics = http.get("/metrics").text
     # With several workers the count is the sum over all of them, whichever answered the scrape.
     line = next(

@@ -71,6 +71,31 @@ async def test_metrics_count_requests_by_route_method_and_status(live: LiveServe
     assert any('method="OTHER"' in key for key in lines)
 
 
+async def test_latency_histogram_buckets_add_up_to_the_count(live: LiveServer) -> None:
+    for _ in range(5):
+        await live.http.get("/healthz")
+    text = (await live.http.get("/metrics")).text
+    series = 'route="/healthz"'
+    values = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("suban_http_request_duration_seconds") and series in line
+    }
+    count = next(
+        v for k, v in values.items() if k.startswith("suban_http_request_duration_seconds_count")
+    )
+    inf = next(v for k, v in values.items() if 'le="+Inf"' in k)
+    fastest = next(v for k, v in values.items() if 'le="0.005"' in k)
+    total = next(
+        v for k, v in values.items() if k.startswith("suban_http_request_duration_seconds_sum")
+    )
+    assert count >= 5
+    # Buckets are cumulative: +Inf holds every request, a faster one no more than that.
+    assert inf == count
+    assert 0 < fastest <= inf
+    assert 0 < total < count * 1.0
+
+
 async def test_openapi_documents_the_routes(live: LiveServer) -> None:
     r = await live.http.get("/docs/openapi.json")
     assert r.status_code == 200
