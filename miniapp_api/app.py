@@ -8,6 +8,7 @@ import ujson
 from sanic import Sanic
 from sanic.config import Config
 
+from auth.pii import Keyring
 from miniapp_api import metrics, ops
 from miniapp_api.context import AppContext, SubanApp
 from miniapp_api.database import setup_database
@@ -49,7 +50,7 @@ def create_app(
     app: SubanApp = Sanic(
         name,
         config=config,
-        ctx=AppContext(settings=settings),
+        ctx=AppContext(settings=settings, keyring=keyring_from(settings)),
         error_handler=ContractErrorHandler(),
         dumps=_dumps,
         configure_logging=False,
@@ -66,6 +67,10 @@ def create_app(
     app.blueprint(ops.bp)
     app.blueprint(api_group())
     return app
+
+
+def keyring_from(settings: Settings) -> Keyring:
+    return Keyring.build(settings.pii_cipher, [(k.version, k.key) for k in settings.pii_keys])
 
 
 def setup_openapi(app: SubanApp) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from auth.pii import Keyring
 from miniapp_api.settings import Settings
 
 if TYPE_CHECKING:
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
 @dataclass
 class AppContext:
     settings: Settings
+    # Seals and opens personal data; built from the settings' cipher and keys.
+    keyring: Keyring
     # Filled by before_server_start listeners; absent until the server starts.
     redis: redis_asyncio.Redis = field(init=False)
     wechat: WeChatClients = field(init=False)

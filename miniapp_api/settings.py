@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
+from auth.pii import CIPHERS
+
 Environment = Literal["dev", "production"]
 PiiCipher = Literal["aes-256-gcm", "sm4-gcm"]
 
-PII_KEY_BYTES: dict[str, int] = {"aes-256-gcm": 32, "sm4-gcm": 16}
+PII_KEY_BYTES: dict[str, int] = {name: cipher.key_bytes for name, cipher in CIPHERS.items()}
 DATABASE_SCHEMES = ("sqlite", "postgres", "postgresql", "asyncpg")
 REDIS_SCHEMES = ("memory", "redis", "rediss", "unix")
 SIMULATOR_PREFIX = "/_sim"

@@ -118,3 +118,10 @@ async def test_redis_connections_are_closed_on_shutdown(
     after = len(await real_redis.client_list())
     assert during > before
     assert after == before
+
+
+async def test_the_app_holds_a_keyring_from_its_settings(live: LiveServer) -> None:
+    ring = live.app.ctx.keyring
+    assert ring.cipher.name == live.app.ctx.settings.pii_cipher
+    sealed = ring.seal("13812341234", table="person", column="phone", row_id=1)
+    assert ring.open(sealed, table="person", column="phone", row_id=1) == "13812341234"
