@@ -18,6 +18,7 @@ from miniapp_api.logging_setup import configure_logging, install_request_id_fact
 from miniapp_api.redis_setup import setup_redis
 from miniapp_api.request_context import setup_request_context
 from miniapp_api.routes import api_group
+from miniapp_api.sessions_setup import setup_sessions
 from miniapp_api.settings import Settings
 from miniapp_api.wechat_setup import setup_simulator, setup_wechat
 
@@ -60,6 +61,7 @@ def create_app(
     metrics.setup_metrics(app)
     setup_database(app, settings)
     setup_redis(app, settings)
+    setup_sessions(app, settings)
     setup_wechat(app, settings)
     setup_jobs(app, settings)
     if settings.simulator:

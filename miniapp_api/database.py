@@ -19,7 +19,7 @@ from miniapp_api.settings import Settings
 
 log = logging.getLogger("suban.database")
 
-MODEL_MODULES = ["hall.models"]
+MODEL_MODULES = ["auth.models", "hall.models"]
 APP_LABEL = "suban"
 TIMEZONE = "Asia/Shanghai"
 
@@ -56,8 +56,11 @@ MIGRATION_CONFIG = tortoise_config("sqlite://:memory:")
 
 async def apply_migrations(database_url: str) -> None:
     """Bring the schema up to the newest migration (what ``suban migrate`` runs)."""
-    await tortoise_migrate(config=tortoise_config(database_url))
-    await Tortoise.close_connections()
+    try:
+        await tortoise_migrate(config=tortoise_config(database_url))
+    finally:
+        # An open aiosqlite connection keeps its thread, and the process, alive after a failure.
+        await Tortoise.close_connections()
 
 
 async def ping_database(timeout: float = 2.0) -> None:

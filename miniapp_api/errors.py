@@ -18,6 +18,7 @@ from sanic.handlers import ErrorHandler
 from sanic.response import json
 
 from miniapp_api.request_context import current_request_id, request_id_of
+from wechat.errors import WeChatError, WeChatUnavailable
 
 log = logging.getLogger("suban.errors")
 
@@ -57,6 +58,11 @@ class BadRequest(ApiError):
 class NotFound(ApiError):
     def __init__(self, message: str = "找不到请求的资源") -> None:
         super().__init__(404, "NOT_FOUND", message)
+
+
+class Unauthorized(ApiError):
+    def __init__(self, message: str = "请先登录", code: str = "UNAUTHORIZED") -> None:
+        super().__init__(401, code, message, headers={"WWW-Authenticate": "Bearer"})
 
 
 class DependencyDown(ApiError):
@@ -114,6 +120,19 @@ class ContractErrorHandler(ErrorHandler):
                 if allowed:
                     headers["Allow"] = ", ".join(sorted(allowed))
             return json(error_body(code, message), status=status, headers=headers)
+        if isinstance(exception, WeChatUnavailable | WeChatError):
+            # Whatever Tencent did, to our client it is a dependency that did not serve; the
+            # errcode goes to the log (no personal data in it), not to the client.
+            log.warning(
+                "wechat call failed on %s: %s",
+                request.path if request else "-",
+                getattr(exception, "errcode", type(exception).__name__),
+            )
+            return json(
+                error_body("WECHAT_UNAVAILABLE", "微信服务暂时不可用，请稍后再试"),
+                status=503,
+                headers=headers | {"Retry-After": "5"},
+            )
         if isinstance(exception, sanic_exc.ServiceUnavailable):
             code, message = _SANIC_BY_STATUS[503]
             return json(error_body(code, message), status=503, headers=headers)

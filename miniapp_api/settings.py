@@ -77,6 +77,7 @@ class Settings:
     wecom_api_base: str = ""
     wecom_max_skew: int = 300
     wechat_timeout: float = 5.0
+    session_ttl: int = 7200
     demo_staff_password: str = field(default="suban-demo", repr=False)
     demo_device_secret: str = field(default="suban-demo-device", repr=False)
 
@@ -199,6 +200,7 @@ class Settings:
             wecom_api_base=reader.url("SUBAN_WECOM_API_BASE", "", ("http", "https")),
             wecom_max_skew=reader.integer("SUBAN_WECOM_MAX_SKEW", d.wecom_max_skew, 0, 86_400),
             wechat_timeout=reader.number("SUBAN_WECHAT_TIMEOUT", d.wechat_timeout, 0.1, 60.0),
+            session_ttl=reader.integer("SUBAN_SESSION_TTL", d.session_ttl, 60, 30 * 86_400),
             demo_staff_password=reader.text("SUBAN_DEMO_STAFF_PASSWORD", d.demo_staff_password),
             demo_device_secret=reader.text("SUBAN_DEMO_DEVICE_SECRET", d.demo_device_secret),
         )
