@@ -86,6 +86,35 @@ async def test_token_checks_follow_each_api(http: httpx.AsyncClient, sim: SimCon
     assert (await stable_token(http))["access_token"] != token
 
 
+@pytest.mark.parametrize(
+    ("api", "path"),
+    [
+        ("wechat", "/wechat/cgi-bin/stable_token"),
+        ("wechat", "/wechat/wxa/business/getuserphonenumber"),
+        ("wechat", "/wechat/cityservice/face/identify/getinfo"),
+        ("wechat", "/wechat/cgi-bin/message/subscribe/send"),
+        ("wechat", "/wechat/wxa/getwxacodeunlimit"),
+        ("wecom", "/wecom/cgi-bin/message/send"),
+        ("wecom", "/wecom/cgi-bin/oa/applyevent"),
+        ("wecom", "/wecom/cgi-bin/oa/getapprovaldetail"),
+    ],
+)
+@pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]"])
+async def test_a_body_that_is_not_a_json_object_is_47001(
+    http: httpx.AsyncClient, api: str, path: str, raw: bytes
+) -> None:
+    if api == "wechat":
+        token = (await stable_token(http))["access_token"]
+    else:
+        params = {"corpid": SIM.corp_id, "corpsecret": SIM.corp_secret}
+        token = (await http.get("/wecom/cgi-bin/gettoken", params=params)).json()["access_token"]
+    params = {} if path.endswith("stable_token") else {"access_token": token}
+    response = await http.post(
+        path, params=params, content=raw, headers={"content-type": "application/json"}
+    )
+    assert response.json()["errcode"] == 47001
+
+
 async def test_wecom_gettoken_errors(http: httpx.AsyncClient) -> None:
     async def gettoken(**params: str) -> int:
         errcode: int = (await http.get("/wecom/cgi-bin/gettoken", params=params)).json()["errcode"]

@@ -37,11 +37,18 @@ def json_body(request: Request) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def posted(request: Request) -> dict[str, Any]:
+    """The JSON object a ``posts_json`` endpoint received (checked by :func:`simulated`)."""
+    body: dict[str, Any] = request.ctx.posted
+    return body
+
+
 def simulated(
-    state: SimulatorState, endpoint: str, *, kind: str | None = None
+    state: SimulatorState, endpoint: str, *, kind: str | None = None, posts_json: bool = False
 ) -> Callable[[Handler], Handler]:
     """Wraps a handler of ``endpoint``; with ``kind`` ("miniprogram" / "wecom") the call must
-    carry a live access token issued for that API."""
+    carry a live access token issued for that API; with ``posts_json`` its body must be a JSON
+    object (else Tencent's 47001), which the handler finds as ``posted(request)``."""
 
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
@@ -57,6 +64,11 @@ def simulated(
                 check = state.check_token(kind, request.args.get("access_token"))
                 if check.errcode:
                     return wechat_error(check.errcode, check.errmsg)
+            if posts_json:
+                body = json_body(request)
+                if body is None:
+                    return wechat_error(47001, "data format error")
+                request.ctx.posted = body
             return await handler(request)
 
         return run

@@ -24,7 +24,7 @@ from sanic.response import HTTPResponse, json, raw
 
 from wechat.miniprogram import face_digest
 from wechat.simulator.config import SimulatorConfig
-from wechat.simulator.endpoint import json_body, simulated, wechat_error, wechat_ok
+from wechat.simulator.endpoint import posted, simulated, wechat_error, wechat_ok
 from wechat.simulator.state import SimulatorState
 
 _PHONE = re.compile(r"\d{11}")
@@ -38,11 +38,9 @@ def miniprogram_blueprint(state: SimulatorState, config: SimulatorConfig) -> Blu
     bp = Blueprint("wechat_simulator_miniprogram", url_prefix="/wechat")
 
     @bp.post("/cgi-bin/stable_token", name="stable_token")
-    @simulated(state, "stable_token")
+    @simulated(state, "stable_token", posts_json=True)
     async def stable_token(request: Request) -> HTTPResponse:
-        body = json_body(request)
-        if body is None:
-            return wechat_error(47001, "data format error")
+        body = posted(request)
         if body.get("grant_type") != "client_credential":
             return wechat_error(40002, "invalid grant_type")
         if body.get("appid") != config.appid:
@@ -70,11 +68,9 @@ def miniprogram_blueprint(state: SimulatorState, config: SimulatorConfig) -> Blu
         return json({"openid": openid, "session_key": session_key, "unionid": unionid_for(openid)})
 
     @bp.post("/wxa/business/getuserphonenumber", name="getuserphonenumber")
-    @simulated(state, "getuserphonenumber", kind="miniprogram")
+    @simulated(state, "getuserphonenumber", kind="miniprogram", posts_json=True)
     async def getuserphonenumber(request: Request) -> HTTPResponse:
-        body = json_body(request)
-        if body is None:
-            return wechat_error(47001, "data format error")
+        body = posted(request)
         code = str(body.get("code") or "")
         phone = code.removeprefix("sim:")
         if not code.startswith("sim:") or not _PHONE.fullmatch(phone):
@@ -89,11 +85,9 @@ def miniprogram_blueprint(state: SimulatorState, config: SimulatorConfig) -> Blu
         )
 
     @bp.post("/cityservice/face/identify/getinfo", name="face_getinfo")
-    @simulated(state, "face_getinfo", kind="miniprogram")
+    @simulated(state, "face_getinfo", kind="miniprogram", posts_json=True)
     async def face_getinfo(request: Request) -> HTTPResponse:
-        body = json_body(request)
-        if body is None:
-            return wechat_error(47001, "data format error")
+        body = posted(request)
         parts = str(body.get("verify_result") or "").split(":")
         if len(parts) not in (3, 4) or parts[0] != "sim" or not parts[1] or not parts[2]:
             return wechat_error(84001, "invalid identify id")
@@ -112,11 +106,9 @@ def miniprogram_blueprint(state: SimulatorState, config: SimulatorConfig) -> Blu
         )
 
     @bp.post("/cgi-bin/message/subscribe/send", name="subscribe_send")
-    @simulated(state, "subscribe_send", kind="miniprogram")
+    @simulated(state, "subscribe_send", kind="miniprogram", posts_json=True)
     async def subscribe_send(request: Request) -> HTTPResponse:
-        body = json_body(request)
-        if body is None:
-            return wechat_error(47001, "data format error")
+        body = posted(request)
         if not body.get("touser"):
             return wechat_error(40003, "invalid openid")
         if not body.get("template_id"):
@@ -130,11 +122,9 @@ def miniprogram_blueprint(state: SimulatorState, config: SimulatorConfig) -> Blu
         return wechat_ok(msgid=len(state.messages))
 
     @bp.post("/wxa/getwxacodeunlimit", name="getwxacodeunlimit")
-    @simulated(state, "getwxacodeunlimit", kind="miniprogram")
+    @simulated(state, "getwxacodeunlimit", kind="miniprogram", posts_json=True)
     async def getwxacodeunlimit(request: Request) -> HTTPResponse:
-        body = json_body(request)
-        if body is None:
-            return wechat_error(47001, "data format error")
+        body = posted(request)
         scene = str(body.get("scene") or "")
         if not 1 <= len(scene) <= 32:
             return wechat_error(40169, "invalid length for scene")

@@ -14,7 +14,7 @@ from sanic.response import HTTPResponse
 
 from wechat.simulator.approvals import Approval
 from wechat.simulator.config import SimulatorConfig
-from wechat.simulator.endpoint import json_body, simulated, wechat_error, wechat_ok
+from wechat.simulator.endpoint import posted, simulated, wechat_error, wechat_ok
 from wechat.simulator.state import SimulatorState
 
 
@@ -52,11 +52,9 @@ def wecom_blueprint(state: SimulatorState, config: SimulatorConfig) -> Blueprint
         return wechat_error(40029, "invalid code")
 
     @bp.post("/cgi-bin/message/send", name="message_send")
-    @simulated(state, "message_send", kind="wecom")
+    @simulated(state, "message_send", kind="wecom", posts_json=True)
     async def message_send(request: Request) -> HTTPResponse:
-        body = json_body(request)
-        if body is None:
-            return wechat_error(47001, "data format error")
+        body = posted(request)
         if str(body.get("agentid")) != str(config.agent_id):
             return wechat_error(40056, "invalid agentid")
         msgtype = body.get("msgtype")
@@ -75,11 +73,9 @@ def wecom_blueprint(state: SimulatorState, config: SimulatorConfig) -> Blueprint
         )
 
     @bp.post("/cgi-bin/oa/applyevent", name="applyevent")
-    @simulated(state, "applyevent", kind="wecom")
+    @simulated(state, "applyevent", kind="wecom", posts_json=True)
     async def applyevent(request: Request) -> HTTPResponse:
-        body = json_body(request)
-        if body is None:
-            return wechat_error(47001, "data format error")
+        body = posted(request)
         sp_no = state.next_sp_no()
         try:
             approval = Approval.from_applyevent(sp_no, body, int(state.clock()))
@@ -89,11 +85,9 @@ def wecom_blueprint(state: SimulatorState, config: SimulatorConfig) -> Blueprint
         return wechat_ok(sp_no=sp_no)
 
     @bp.post("/cgi-bin/oa/getapprovaldetail", name="getapprovaldetail")
-    @simulated(state, "getapprovaldetail", kind="wecom")
+    @simulated(state, "getapprovaldetail", kind="wecom", posts_json=True)
     async def getapprovaldetail(request: Request) -> HTTPResponse:
-        body = json_body(request)
-        if body is None:
-            return wechat_error(47001, "data format error")
+        body = posted(request)
         approval = state.approvals.get(str(body.get("sp_no") or ""))
         if approval is None:
             return wechat_error(301055, "no such sp_no")
