@@ -22,6 +22,9 @@ class Person(Model):
     phone_sealed = fields.TextField(null=True)
     phone_index = fields.CharField(max_length=64, null=True, db_index=True)
     verified_at = fields.DatetimeField(null=True)
+    # face (WeChat face verification), counter_required (a document WeChat cannot verify, so the
+    # person must show it at a hall counter) or counter (verified there by staff).
+    verification = fields.CharField(max_length=24, default="face")
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -40,8 +43,109 @@ class WeChatAccount(Model):
     person: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
         "suban.Person", related_name="accounts", null=True, on_delete=fields.SET_NULL
     )
+    # A phone given before real-name verification waits here and moves to the person on it.
+    phone_sealed = fields.TextField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     last_login_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "wechat_account"
+
+
+class Taxpayer(Model):
+    """The bureau's registration data for a taxpayer (纳税人). The legal representative (or the
+    operator of a 个体工商户) and the finance head are held only as blind indexes of their ID
+    numbers, the same index as person.id_number_index."""
+
+    id = fields.BigIntField(pk=True)
+    taxpayer_id = fields.CharField(max_length=20, unique=True)
+    name = fields.CharField(max_length=200)
+    kind = fields.CharField(max_length=24)
+    legal_rep_index = fields.CharField(max_length=64, null=True, db_index=True)
+    finance_head_index = fields.CharField(max_length=64, null=True, db_index=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "taxpayer"
+
+
+class Grant(Model):
+    """A role on a taxpayer granted to a person (办税授权), named by ID number until the grantee
+    confirms it after their own real-name verification."""
+
+    id = fields.BigIntField(pk=True)
+    taxpayer: fields.ForeignKeyRelation[Taxpayer] = fields.ForeignKeyField(
+        "suban.Taxpayer", related_name="grants", on_delete=fields.CASCADE
+    )
+    role = fields.CharField(max_length=24)
+    grantee_id_index = fields.CharField(max_length=64, db_index=True)
+    grantee_name_sealed = fields.TextField()
+    grantee: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
+        "suban.Person", related_name="grants", null=True, on_delete=fields.SET_NULL
+    )
+    # pending (waiting for the grantee), active, declined or revoked. Expiry is read from
+    # expires_at, never written back, so it needs no job to happen on time.
+    status = fields.CharField(max_length=16, default="pending")
+    granted_by_kind = fields.CharField(max_length=16)
+    granted_by_id = fields.BigIntField()
+    valid_from = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    confirmed_at = fields.DatetimeField(null=True)
+    revoked_at = fields.DatetimeField(null=True)
+    revoked_by_kind = fields.CharField(max_length=16, null=True)
+    revoked_by_id = fields.BigIntField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "taxpayer_grant"
+
+
+class StaffUser(Model):
+    """A member of the bureau's staff (console login). Roles: reviewer, hall_manager, admin."""
+
+    id = fields.BigIntField(pk=True)
+    username = fields.CharField(max_length=64, unique=True)
+    display_name = fields.CharField(max_length=64)
+    password_hash = fields.CharField(max_length=255)
+    totp_secret_sealed = fields.TextField(null=True)
+    roles: list[str] = fields.JSONField(default=list)  # type: ignore[assignment]
+    active = fields.BooleanField(default=True)
+    failed_logins = fields.IntField(default=0)
+    locked_until = fields.DatetimeField(null=True)
+    wecom_userid = fields.CharField(max_length=64, null=True, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    last_login_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "staff_user"
+
+
+class AuditEvent(Model):
+    """An identity event, appended and never changed. Holds ids and codes, no personal data."""
+
+    id = fields.BigIntField(pk=True)
+    at = fields.DatetimeField()
+    actor_kind = fields.CharField(max_length=16)
+    actor_id = fields.CharField(max_length=64, null=True)
+    action = fields.CharField(max_length=64)
+    target = fields.CharField(max_length=128, null=True)
+    outcome = fields.CharField(max_length=16, default="ok")
+    request_id = fields.CharField(max_length=64, null=True)
+    details: dict[str, object] = fields.JSONField(default=dict)  # type: ignore[assignment]
+
+    class Meta:
+        table = "audit_event"
+
+
+# Every sealed column, for `suban rotate-keys` and the no-plaintext test: model, then the
+# database column and the column name bound into its ciphertext (see auth/pii.py).
+SEALED_COLUMNS: tuple[tuple[type[Model], tuple[tuple[str, str], ...]], ...] = (
+    (
+        Person,
+        (("name_sealed", "name"), ("id_number_sealed", "id_number"), ("phone_sealed", "phone")),
+    ),
+    (WeChatAccount, (("phone_sealed", "phone"),)),
+    (Grant, (("grantee_name_sealed", "grantee_name"),)),
+    (StaffUser, (("totp_secret_sealed", "totp_secret"),)),
+)

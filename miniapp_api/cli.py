@@ -123,6 +123,7 @@ def cmd_makemigrations(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from tortoise import Tortoise
 
+    from miniapp_api.app import keyring_from
     from miniapp_api.database import tortoise_config
     from miniapp_api.demo import load_demo
 
@@ -136,7 +137,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             config=tortoise_config(settings.database_url), _enable_global_fallback=True
         )
         try:
-            for line in await load_demo():
+            for line in await load_demo(keyring_from(settings)):
                 print(f"demo: {line}")
         finally:
             await Tortoise.close_connections()

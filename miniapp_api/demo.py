@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from auth.pii import Keyring
+from auth.taxpayers import upsert_taxpayer
 from hall.halls import upsert_hall
 
 log = logging.getLogger("suban.demo")
@@ -21,8 +23,37 @@ LIWAN_OPEN_HOURS: list[dict[str, object]] = [
 ]
 
 
-async def load_demo() -> list[str]:
-    """Load what exists so far; returns a line per part loaded. Later features add their parts."""
+# API.md, "Demo data": the registry knows people only by ID number (held as blind indexes).
+DEMO_TAXPAYERS: list[dict[str, str]] = [
+    {
+        "taxpayer_id": "91440103MA59D8QK16",
+        "name": "广州荔湾示例贸易有限公司",
+        "kind": "small_scale",
+        "legal_rep_id_number": "44010319850612301X",  # 陈明
+        "finance_head_id_number": "440103199003152024",  # 林芳
+    },
+    {
+        "taxpayer_id": "92440103MA5C3RTN8C",
+        "name": "荔湾区示例维修部",
+        "kind": "individual_business",
+        "legal_rep_id_number": "44010319850612301X",  # 陈明, the operator (经营者)
+    },
+]
+
+
+async def load_demo(keyring: Keyring) -> list[str]:
+    """Load the demo data; returns a line per part loaded. Later features add their parts."""
+    lines: list[str] = []
+    for row in DEMO_TAXPAYERS:
+        await upsert_taxpayer(
+            row["taxpayer_id"],
+            row["name"],
+            row["kind"],
+            keyring=keyring,
+            legal_rep_id_number=row.get("legal_rep_id_number"),
+            finance_head_id_number=row.get("finance_head_id_number"),
+        )
+    lines.append(f"{len(DEMO_TAXPAYERS)} taxpayers in the registry")
     await upsert_hall(
         "liwan",
         "荔湾区办税服务厅",
@@ -30,4 +61,5 @@ async def load_demo() -> list[str]:
         LIWAN_OPEN_HOURS,
         LIWAN_CATEGORIES,
     )
-    return ["hall liwan with 4 categories"]
+    lines.append("hall liwan with 4 categories")
+    return lines
