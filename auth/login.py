@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
+from auth import audit
 from auth.models import Person, WeChatAccount
 from auth.sessions import SessionStore
 
@@ -28,7 +29,12 @@ class LoginResult:
 
 
 async def login_with_wechat(
-    code: str, *, wechat: CodeExchanger, sessions: SessionStore, now: datetime | None = None
+    code: str,
+    *,
+    wechat: CodeExchanger,
+    sessions: SessionStore,
+    request_id: str | None = None,
+    now: datetime | None = None,
 ) -> LoginResult:
     """Exchange ``code`` (errors of the exchange propagate, typed), upsert the account, open a
     session. WeChat's session_key is not kept: nothing here needs it, so nothing can leak it."""
@@ -44,4 +50,7 @@ async def login_with_wechat(
     person = await Person.get_or_none(id=person_id) if person_id is not None else None
     verified = person is not None and person.verified_at is not None
     token = await sessions.create("mp", account.id, person.id if person else None)
+    await audit.record(
+        "mp.login", audit.Actor("mp", account.id, request_id), target=f"account:{account.id}"
+    )
     return LoginResult(token, sessions.ttl, account.id, verified)

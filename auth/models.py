@@ -44,7 +44,7 @@ class WeChatAccount(Model):
         "suban.Person", related_name="accounts", null=True, on_delete=fields.SET_NULL
     )
     # A phone given before real-name verification waits here and moves to the person on it.
-    phone_sealed = fields.TextField(null=True)
+    phone_sealed: str | None = fields.TextField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     last_login_at = fields.DatetimeField(null=True)
 
@@ -109,7 +109,7 @@ class StaffUser(Model):
     display_name = fields.CharField(max_length=64)
     password_hash = fields.CharField(max_length=255)
     totp_secret_sealed = fields.TextField(null=True)
-    roles: list[str] = fields.JSONField(default=list)  # type: ignore[assignment]
+    roles: list[str] = fields.JSONField(default=list)
     active = fields.BooleanField(default=True)
     failed_logins = fields.IntField(default=0)
     locked_until = fields.DatetimeField(null=True)
@@ -132,7 +132,7 @@ class AuditEvent(Model):
     target = fields.CharField(max_length=128, null=True)
     outcome = fields.CharField(max_length=16, default="ok")
     request_id = fields.CharField(max_length=64, null=True)
-    details: dict[str, object] = fields.JSONField(default=dict)  # type: ignore[assignment]
+    details: dict[str, object] = fields.JSONField(default=dict)
 
     class Meta:
         table = "audit_event"

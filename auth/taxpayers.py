@@ -1,9 +1,9 @@
 """The taxpayer registry (the bureau's registration data) and the roles it gives people.
 
-A person verified with the ID number registered as a taxpayer's legal representative (or a 个体工商户's
-operator) or finance head holds that role on it. The role is read from the registry on every check
-rather than copied at verification time, so a change of legal representative at the bureau takes
-effect at once, for the new one and against the old one.
+A person verified with the ID number registered as a taxpayer's legal representative (or the
+operator of a 个体工商户) or finance head holds that role on it. The role is read from the
+registry on every check rather than copied at verification time, so a change of legal
+representative at the bureau takes effect at once, for the new one and against the old one.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ The suite runs twice, in separate processes (tortoise cannot mix SQL dialects in
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import os
 import subprocess
@@ -34,6 +35,10 @@ Sanic.test_mode = True
 
 BACKEND = os.environ.get("SUBAN_TEST_BACKEND", "embedded")
 REAL_REDIS_URL = os.environ.get("SUBAN_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+# One PII key for the CLI that loads the demo data and for the apps under test: blind indexes
+# made by one must be found by the other.
+TEST_PII_KEY = PiiKey("v1", b"k" * 32)
+TEST_PII_KEYS_ENV = f"v1:{base64.b64encode(TEST_PII_KEY.key).decode()}"
 POSTGRES_URL = os.environ.get(
     "SUBAN_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"
 )
@@ -119,7 +124,11 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         url = f"sqlite://{tmp_path_factory.mktemp('db') / 'suban.sqlite3'}"
     try:
         var_dir = tmp_path_factory.mktemp("var")
-        env = {"SUBAN_DATABASE_URL": url, "SUBAN_VAR_DIR": str(var_dir)}
+        env = {
+            "SUBAN_DATABASE_URL": url,
+            "SUBAN_VAR_DIR": str(var_dir),
+            "SUBAN_PII_KEYS": TEST_PII_KEYS_ENV,
+        }
         for command in ("migrate", "demo"):
             done = run_cli(command, env=env)
             assert done.returncode == 0, f"suban {command} failed:\n{done.stderr}"
@@ -137,7 +146,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         redis_url=redis_url,
         port=free_port(),
         var_dir=tmp_path,
-        pii_keys=(PiiKey("v1", b"k" * 32),),
+        pii_keys=(TEST_PII_KEY,),
     )
 
 

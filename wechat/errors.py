@@ -58,6 +58,8 @@ ERRCODE_TYPES: dict[int, type[WeChatError]] = {
     42001: AccessTokenExpired,
     40029: InvalidCode,
     40163: InvalidCode,
+    # Face verification: the verify_result is unknown or expired (an unusable "code" as well).
+    84001: InvalidCode,
     40013: InvalidCredential,
     40125: InvalidCredential,
     40164: InvalidCredential,

@@ -1,18 +1,27 @@
-"""The mini-program's identity routes (API.md, "Mini-program (taxpayer)")."""
+"""The mini-program's identity routes (API.md, "Mini-program (taxpayer)"): login, logout, phone,
+real-name verification and who-am-I."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import BaseModel, Field
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import empty, json
 from sanic_ext import openapi
 
+from auth import phone as phone_mod
+from auth import realname
+from auth.authorizations import authorizations_of
+from auth.documents import DOCUMENT_TYPES
 from auth.login import login_with_wechat
 from auth.masking import mask_id_number, mask_name, mask_phone
 from auth.models import Person, WeChatAccount
 from auth.pii import Keyring
-from miniapp_api.errors import Unauthorized
-from miniapp_api.sessions_setup import require_session
+from auth.roles import role_book
+from miniapp_api.callers import keyring, limiter, mp_caller, too_many, utcnow
+from miniapp_api.errors import ApiError, Unauthorized, ValidationFailed
+from miniapp_api.request_context import request_id_of
 from miniapp_api.validation import parse_body
 from wechat.errors import InvalidCode
 
@@ -23,13 +32,31 @@ class LoginBody(BaseModel):
     code: str = Field(min_length=1, max_length=128)
 
 
+class LogoutBody(BaseModel):
+    everywhere: bool = False
+
+
+class PhoneBody(BaseModel):
+    code: str = Field(min_length=1, max_length=128)
+
+
+class RealnameBody(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    id_type: Literal["resident_id", "hmt_residence_permit", "passport"] = "resident_id"
+    id_number: str = Field(min_length=1, max_length=32)
+    verify_result: str | None = Field(default=None, min_length=1, max_length=512)
+
+
 @bp.post("/login", name="login")
 @openapi.definition(summary="Log in with a wx.login code", tag="mini-program")
 async def login(request: Request) -> HTTPResponse:
     body = parse_body(request, LoginBody)
     try:
         result = await login_with_wechat(
-            body.code, wechat=request.app.ctx.wechat.miniprogram, sessions=request.app.ctx.sessions
+            body.code,
+            wechat=request.app.ctx.wechat.miniprogram,
+            sessions=request.app.ctx.sessions,
+            request_id=request_id_of(request),
         )
     except InvalidCode as exc:
         raise Unauthorized("登录凭证无效或已过期，请重新登录", code="INVALID_CODE") from exc
@@ -43,14 +70,98 @@ async def login(request: Request) -> HTTPResponse:
 
 
 @bp.post("/logout", name="logout")
-@openapi.definition(summary="End this session; its token stops working", tag="mini-program")
+@openapi.definition(
+    summary="End this session (or, with everywhere, every session of this person)",
+    tag="mini-program",
+)
 async def logout(request: Request) -> HTTPResponse:
-    session = await require_session(request, "mp")
-    await request.app.ctx.sessions.revoke(session)
+    caller = await mp_caller(request)
+    everywhere = parse_body(request, LogoutBody).everywhere if request.body else False
+    sessions = request.app.ctx.sessions
+    if everywhere:
+        accounts = [caller.account.id]
+        if caller.person is not None:
+            accounts = await WeChatAccount.filter(person_id=caller.person.id).values_list(
+                "id", flat=True
+            )
+        for account_id in accounts:
+            await sessions.revoke_all("mp", int(account_id))
+    await sessions.revoke(caller.session)
     return empty()
 
 
-def person_view(person: Person | None, keyring: Keyring) -> dict[str, object] | None:
+@bp.post("/phone", name="phone")
+@openapi.definition(summary="Keep the phone number from a getPhoneNumber code", tag="mini-program")
+async def phone(request: Request) -> HTTPResponse:
+    caller = await mp_caller(request)
+    body = parse_body(request, PhoneBody)
+    try:
+        number = await phone_mod.set_phone(
+            caller.account,
+            body.code,
+            wechat=request.app.ctx.wechat.miniprogram,
+            keyring=keyring(request),
+            limiter=limiter(request),
+            actor=caller.actor,
+        )
+    except InvalidCode as exc:
+        raise ValidationFailed({"code": "手机号授权凭证无效或已过期"}) from exc
+    except phone_mod.TooManyPhoneAttempts as exc:
+        raise too_many(exc.retry_after) from exc
+    return json({"phone_masked": mask_phone(number)})
+
+
+@bp.post("/realname", name="realname")
+@openapi.definition(
+    summary="Real-name verification: name, ID and the face-verification result",
+    tag="mini-program",
+)
+async def verify_realname(request: Request) -> HTTPResponse:
+    caller = await mp_caller(request)
+    body = parse_body(request, RealnameBody)
+    claim = realname.Claim(body.name, body.id_type, body.id_number, body.verify_result)
+    try:
+        outcome = await realname.verify_realname(
+            caller.account,
+            claim,
+            face=request.app.ctx.wechat.miniprogram,
+            keyring=keyring(request),
+            limiter=limiter(request),
+            actor=caller.actor,
+            now=utcnow(),
+        )
+    except realname.InvalidClaim as exc:
+        raise ValidationFailed({exc.field: exc.message}) from exc
+    except realname.TooManyAttempts as exc:
+        raise too_many(exc.retry_after, exc.message) from exc
+    except realname.RealnameRefused as exc:
+        raise ApiError(409, exc.code, exc.message) from exc
+    except InvalidCode as exc:
+        raise ValidationFailed({"verify_result": "人脸核身结果无效或已过期，请重新核身"}) from exc
+    if outcome.counter_required:
+        label = DOCUMENT_TYPES[body.id_type].label
+        return json(
+            {
+                "person": {
+                    "name_masked": mask_name(outcome.name),
+                    "id_number_masked": mask_id_number(outcome.id_number),
+                    "phone_masked": None,
+                    "verified_at": None,
+                },
+                "verification": "counter_required",
+                "message": f"{label}需携带原件到办税服务厅完成核验",
+            },
+            status=202,
+        )
+    return json(
+        {
+            "person": person_view(outcome.person, keyring(request)),
+            "verification": "face",
+        }
+    )
+
+
+def person_view(person: Person | None, ring: Keyring) -> dict[str, object] | None:
     """A person as answers show them: masked, never in the clear."""
     if person is None:
         return None
@@ -58,30 +169,52 @@ def person_view(person: Person | None, keyring: Keyring) -> dict[str, object] | 
     def opened(column: str, sealed: str | None) -> str | None:
         if sealed is None:
             return None
-        return keyring.open(sealed, table="person", column=column, row_id=person.id)
+        return ring.open(sealed, table="person", column=column, row_id=person.id)
 
     name = opened("name", person.name_sealed)
     id_number = opened("id_number", person.id_number_sealed)
-    phone = opened("phone", person.phone_sealed)
+    phone_number = opened("phone", person.phone_sealed)
     return {
         "name_masked": mask_name(name) if name else None,
         "id_number_masked": mask_id_number(id_number) if id_number else None,
-        "phone_masked": mask_phone(phone) if phone else None,
+        "phone_masked": mask_phone(phone_number) if phone_number else None,
         "verified_at": person.verified_at.isoformat() if person.verified_at else None,
+        "verification": person.verification,
     }
 
 
 @bp.get("/me", name="me")
 @openapi.definition(summary="Who I am (masked) and whom I may act for", tag="mini-program")
 async def me(request: Request) -> HTTPResponse:
-    session = await require_session(request, "mp")
-    account = await WeChatAccount.get_or_none(id=session.account_id).prefetch_related("person")
-    if account is None:
-        raise Unauthorized("登录已失效，请重新登录", code="SESSION_EXPIRED")
-    return json(
-        {
-            "person": person_view(account.person, request.app.ctx.keyring),
-            # Authorizations (person ↔ taxpayer with roles) arrive with the rest of issue 3.
-            "authorizations": [],
+    caller = await mp_caller(request)
+    ring = keyring(request)
+    view = person_view(caller.person, ring)
+    if view is None and caller.account.phone_sealed is not None:
+        pending = ring.open(
+            caller.account.phone_sealed,
+            table="wechat_account",
+            column="phone",
+            row_id=caller.account.id,
+        )
+        view = {
+            "name_masked": None,
+            "id_number_masked": None,
+            "phone_masked": mask_phone(pending),
+            "verified_at": None,
+            "verification": None,
         }
-    )
+    book = role_book()
+    authorizations = [
+        {
+            "taxpayer_id": a.taxpayer.taxpayer_id,
+            "taxpayer_name": a.taxpayer.name,
+            "role": a.role,
+            "role_label": book.role(a.role).label,
+            "permissions": sorted(a.permissions),
+            "source": a.source,
+            "grant_id": a.grant_id,
+            "expires_at": a.expires_at.isoformat() if a.expires_at else None,
+        }
+        for a in await authorizations_of(caller.person, utcnow())
+    ]
+    return json({"person": view, "authorizations": authorizations})
