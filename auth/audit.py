@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
+from auth import clock
 from auth.models import AuditEvent
 
 ActorKind = Literal["mp", "staff", "wecom", "system", "anonymous"]
@@ -44,7 +45,7 @@ async def record(
 ) -> AuditEvent:
     """Append one event. ``details`` carries codes and ids only (a reason code, a role)."""
     return await AuditEvent.create(
-        at=at or datetime.now(UTC),
+        at=at or clock.now(),
         actor_kind=actor.kind,
         actor_id=None if actor.id is None else str(actor.id),
         action=action,
@@ -61,7 +62,7 @@ async def events(
     """Newest first. ``actor`` is ``kind:id`` as :attr:`Actor.ref` writes it, or a bare kind."""
     query = AuditEvent.all()
     if since is not None:
-        query = query.filter(at__gte=since)
+        query = query.filter(at__gte=clock.local(since))
     if actor:
         kind, _, actor_id = actor.partition(":")
         query = query.filter(actor_kind=kind)

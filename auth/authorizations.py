@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from auth.clock import local
 from auth.models import Grant, Person, Taxpayer
 from auth.roles import role_book
 from auth.taxpayers import registry_roles
@@ -52,6 +53,7 @@ async def authorizations_of(person: Person | None, now: datetime) -> list[Author
     index = _verified_index(person)
     if person is None or index is None:
         return []
+    now = local(now)
     found = [Authorization(r.taxpayer, r.role, "registry") for r in await registry_roles(index)]
     grants = (
         await Grant.filter(
@@ -70,6 +72,7 @@ async def permissions_on(
     index = _verified_index(person)
     if person is None or index is None:
         return frozenset()
+    now = local(now)
     roles: set[str] = set()
     if taxpayer.legal_rep_index == index:
         roles.add("legal_rep")

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from tortoise.transactions import in_transaction
 
 from auth import audit
+from auth.clock import local
 from auth.documents import InvalidDocument, check_document
 from auth.models import Grant, Person, Taxpayer
 from auth.pii import Keyring, SealBroken
@@ -85,6 +86,7 @@ async def create_grant(
     now: datetime,
     valid_from: datetime | None = None,
 ) -> Grant:
+    now = local(now)
     book = role_book()
     if role not in book.roles:
         raise InvalidGrant("role", "未知的角色")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
-from auth import audit
+from auth import audit, clock
 from auth.models import Person, WeChatAccount
 from auth.sessions import SessionStore
 
@@ -42,7 +42,7 @@ async def login_with_wechat(
     account, _ = await WeChatAccount.get_or_create(
         openid=exchanged.openid, defaults={"unionid": exchanged.unionid}
     )
-    account.last_login_at = now or datetime.now(UTC)
+    account.last_login_at = now or clock.now()
     if exchanged.unionid and account.unionid != exchanged.unionid:
         account.unionid = exchanged.unionid
     await account.save()

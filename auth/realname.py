@@ -12,14 +12,14 @@ worker: guessing whose ID number fits a stolen face result gets five tries, not 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from auth import audit
+from auth import audit, clock
 from auth.documents import DOCUMENT_TYPES, InvalidDocument, check_document
 from auth.models import Person, WeChatAccount
 from auth.pii import Keyring
@@ -149,7 +149,7 @@ async def verify_realname(
     Errors of the face-verification call itself (an unknown ``verify_result``, WeChat down)
     propagate as the ``wechat`` package's types for the caller to map.
     """
-    now = now or datetime.now(UTC)
+    now = clock.local(now) if now else clock.now()
     doc = DOCUMENT_TYPES.get(claim.id_type)
     if doc is None:
         raise InvalidClaim("id_type", "不支持的证件类型")

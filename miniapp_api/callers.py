@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sanic import Request
 
+from auth import clock
 from auth.audit import Actor
 from auth.models import Person, WeChatAccount
 from auth.pii import Keyring
@@ -55,7 +56,8 @@ def limiter(request: Request) -> RateLimiter:
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Now, in the database's zone (see auth/clock.py)."""
+    return clock.now()
 
 
 def too_many(retry_after: int, message: str = "尝试次数过多，请稍后再试") -> ApiError:

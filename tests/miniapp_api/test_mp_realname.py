@@ -1,5 +1,6 @@
-"""Phone, real-name verification and /me through HTTP, against the mounted WeChat simulator and the
-demo registry (API.md: 陈明 is legal rep of 91440103MA59D8QK16 and operator of 92440103MA5C3RTN8C)."""
+"""Phone, real-name verification and /me through HTTP, against the mounted WeChat simulator and
+the demo registry (API.md: 陈明 is legal rep of 91440103MA59D8QK16 and operator of
+92440103MA5C3RTN8C)."""
 
 from __future__ import annotations
 
@@ -58,14 +59,16 @@ async def test_chen_ming_becomes_legal_rep_and_me_shows_only_masked_fields(
 
     me = (await live.http.get("/api/v1/mp/me", headers=auth(token))).json()
     text = str(me)
-    assert "陈明" not in text and "44010319850612301X" not in text
+    assert "陈明" not in text
+    assert "44010319850612301X" not in text
     roles = {(a["taxpayer_id"], a["role"]) for a in me["authorizations"]}
     assert ("91440103MA59D8QK16", "legal_rep") in roles
     assert ("92440103MA5C3RTN8C", "legal_rep") in roles
     company = next(a for a in me["authorizations"] if a["taxpayer_id"] == "91440103MA59D8QK16")
     assert company["taxpayer_name"] == "广州荔湾示例贸易有限公司"
     assert "grants.manage" in company["permissions"]
-    assert company["expires_at"] is None and company["source"] == "registry"
+    assert company["expires_at"] is None
+    assert company["source"] == "registry"
 
     relog = await live.http.post(
         "/api/v1/mp/login", json={"code": f"sim:{await _openid_of(token, live)}"}
@@ -262,4 +265,5 @@ async def test_identity_events_are_audited_without_personal_data(live: LiveServe
     assert rows[1].details == {"reason": "face_mismatch"}
     assert all(e.request_id for e in rows)
     dump = str([(e.target, e.details) for e in rows])
-    assert CHEN[1] not in dump and "陈明" not in dump
+    assert CHEN[1] not in dump
+    assert "陈明" not in dump
