@@ -20,7 +20,7 @@ from tests.processes import free_port, running_process
 @pytest.fixture
 def two_workers(database_url: str, tmp_path: Path) -> Iterator[str]:
     if BACKEND != "postgres":
-        pytest.skip("several workers need PostgreSQL: settings refuse SQLite with SUBAN_WORKERS > 1")
+        pytest.skip("several workers need PostgreSQL (settings refuse SQLite with workers > 1)")
     try:
         client = redis.Redis.from_url(REAL_REDIS_URL)
         client.flushdb()
