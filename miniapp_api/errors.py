@@ -133,6 +133,11 @@ class ContractErrorHandler(ErrorHandler):
                 status=503,
                 headers=headers | {"Retry-After": "5"},
             )
+        if isinstance(exception, sanic_exc.RequestCancelled):
+            # The client went away before the answer (a timeout of its own): nobody reads this
+            # response, and it is no fault of ours, so no traceback.
+            log.info("client left before the answer on %s", request.path if request else "-")
+            return json(error_body("CLIENT_CLOSED", "客户端已断开"), status=499, headers=headers)
         if isinstance(exception, sanic_exc.ServiceUnavailable):
             code, message = _SANIC_BY_STATUS[503]
             return json(error_body(code, message), status=503, headers=headers)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import BaseModel, Field
 from sanic import HTTPResponse, Request
@@ -125,3 +127,21 @@ async def test_unsafe_request_id_is_replaced(live: LiveServer) -> None:
     rid = r.headers["x-request-id"]
     assert rid != "bad id\twith spaces"
     assert len(rid) == 32
+
+
+async def test_a_client_that_leaves_early_is_no_error(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    def slow(app: Any) -> None:
+        @app.get("/_probe/slow")
+        async def wait(request: Request) -> HTTPResponse:
+            await asyncio.sleep(2)
+            return json({})
+
+    caplog.set_level(logging.INFO, logger="suban.errors")
+    async with serve_app(settings, slow) as server:
+        with pytest.raises(httpx.ReadTimeout):
+            await server.http.get("/_probe/slow", timeout=0.2)
+        await asyncio.sleep(0.3)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any("client left" in r.getMessage() for r in caplog.records)
