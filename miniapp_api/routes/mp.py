@@ -10,8 +10,8 @@ from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import empty, json
 from sanic_ext import openapi
 
+from auth import bind_codes, realname
 from auth import phone as phone_mod
-from auth import realname
 from auth.authorizations import authorizations_of
 from auth.documents import DOCUMENT_TYPES
 from auth.login import login_with_wechat
@@ -218,3 +218,20 @@ async def me(request: Request) -> HTTPResponse:
         for a in await authorizations_of(caller.person, utcnow())
     ]
     return json({"person": view, "authorizations": authorizations})
+
+
+@bp.post("/wecom-bind-code", name="wecom_bind_code")
+@openapi.definition(
+    summary="A one-time code to type into WeCom, linking the member to this person",
+    tag="mini-program",
+)
+async def wecom_bind_code(request: Request) -> HTTPResponse:
+    caller = await mp_caller(request)
+    person = caller.verified_person
+    try:
+        issued = await bind_codes.issue_bind_code(
+            request.app.ctx.redis, limiter(request), person.id
+        )
+    except bind_codes.TooManyBindAttempts as exc:
+        raise too_many(exc.retry_after, "获取绑定码过于频繁，请稍后再试") from exc
+    return json({"code": issued.code, "expires_in": issued.expires_in})

@@ -267,3 +267,16 @@ async def test_identity_events_are_audited_without_personal_data(live: LiveServe
     dump = str([(e.target, e.details) for e in rows])
     assert CHEN[1] not in dump
     assert "陈明" not in dump
+
+
+async def test_a_wecom_bind_code_needs_real_name_verification(live: LiveServer) -> None:
+    token = await login(live)
+    r = await live.http.post("/api/v1/mp/wecom-bind-code", headers=auth(token))
+    assert r.status_code == 403
+    assert r.json()["error"]["code"] == "REALNAME_REQUIRED"
+    assert (await verify(live, token, claim(*LIN))).status_code == 200
+    r = await live.http.post("/api/v1/mp/wecom-bind-code", headers=auth(token))
+    assert r.status_code == 200
+    body = r.json()
+    assert len(body["code"]) == 6
+    assert body["expires_in"] == 300
