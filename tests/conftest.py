@@ -92,8 +92,11 @@ async def redis_client() -> AsyncIterator[redis_asyncio.Redis]:
 
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run the real ``suban`` console script, as an operator would."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SUBAN_")} | env
+    """Run the real ``suban`` console script, as an operator would. Unless ``env`` says
+    otherwise it holds the suite's PII key, so what it writes into the shared test database
+    (the demo registry's blind indexes) is what the apps under test find."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("SUBAN_")}
+    full_env = inherited | {"SUBAN_PII_KEYS": TEST_PII_KEYS_ENV} | env
     return subprocess.run(  # noqa: S603 - our own console script, fixed arguments
         [str(Path(sys.executable).with_name("suban")), *args],
         env=full_env,

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import BACKEND, REAL_REDIS_URL, run_cli
+from tests.conftest import BACKEND, REAL_REDIS_URL, TEST_PII_KEYS_ENV, run_cli
 from tests.processes import free_port, running_process
 
 
@@ -27,6 +27,7 @@ def served(database_url: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SUBAN_")} | {
         "SUBAN_DATABASE_URL": database_url,
         "SUBAN_VAR_DIR": str(tmp_path),
+        "SUBAN_PII_KEYS": TEST_PII_KEYS_ENV,
         "SUBAN_PORT": str(port),
         "SUBAN_WORKERS": str(workers),
         "SUBAN_REDIS_URL": REAL_REDIS_URL if BACKEND == "postgres" else "memory://",

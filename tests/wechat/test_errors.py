@@ -28,7 +28,8 @@ from wechat.errors import error_for
         (-1, SystemBusy),
         (40013, InvalidCredential),
         (40125, InvalidCredential),
-        (84001, OtherWeChatError),
+        (84001, InvalidCode),
+        (99999, OtherWeChatError),
     ],
 )
 def test_errcode_selects_the_typed_error(errcode: int, expected: type[WeChatError]) -> None:

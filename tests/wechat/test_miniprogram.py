@@ -91,7 +91,7 @@ async def test_face_verify_result_matches_name_and_id(miniprogram: MiniProgramCl
 
 
 async def test_face_verify_bad_result(miniprogram: MiniProgramClient) -> None:
-    with pytest.raises(OtherWeChatError) as caught:
+    with pytest.raises(InvalidCode) as caught:
         await miniprogram.get_face_verify_result("forged")
     assert caught.value.errcode == 84001
 
