@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from auth.models import StaffUser
 from auth.pii import Keyring
+from auth.staff import UsernameTaken, create_staff
 from auth.taxpayers import upsert_taxpayer
 from hall.halls import upsert_hall
 
@@ -41,7 +43,32 @@ DEMO_TAXPAYERS: list[dict[str, str]] = [
 ]
 
 
-async def load_demo(keyring: Keyring) -> list[str]:
+# API.md, "Demo data": the staff account the console is tried with.
+DEMO_STAFF_USERNAME = "reviewer"
+DEMO_STAFF_DISPLAY_NAME = "示例审核员"
+DEMO_STAFF_ROLES = ["reviewer"]
+
+
+async def load_demo_staff(keyring: Keyring, password: str) -> str:
+    """The demo reviewer, created once. Loading again leaves an existing account alone, a changed
+    password included (``suban staff reset-password reviewer`` sets a new one)."""
+    there = f"staff {DEMO_STAFF_USERNAME} already there (password left as it is)"
+    if await StaffUser.exists(username=DEMO_STAFF_USERNAME):
+        return there
+    try:
+        await create_staff(
+            DEMO_STAFF_USERNAME,
+            password,
+            roles=DEMO_STAFF_ROLES,
+            display_name=DEMO_STAFF_DISPLAY_NAME,
+            keyring=keyring,
+        )
+    except UsernameTaken:  # another `suban demo` made it just now
+        return there
+    return f"staff {DEMO_STAFF_USERNAME} with the password in SUBAN_DEMO_STAFF_PASSWORD"
+
+
+async def load_demo(keyring: Keyring, *, staff_password: str) -> list[str]:
     """Load the demo data; returns a line per part loaded. Later features add their parts."""
     lines: list[str] = []
     for row in DEMO_TAXPAYERS:
@@ -62,4 +89,5 @@ async def load_demo(keyring: Keyring) -> list[str]:
         LIWAN_CATEGORIES,
     )
     lines.append("hall liwan with 4 categories")
+    lines.append(await load_demo_staff(keyring, staff_password))
     return lines

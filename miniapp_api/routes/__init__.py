@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from sanic import Blueprint
 
-from miniapp_api.routes import grants, halls, mp
+from miniapp_api.routes import grants, halls, mp, staff, staff_grants
 
 
 def api_group() -> Blueprint:
     """One blueprint per audience; a group keeps the URL tree the same shape as this folder."""
-    return Blueprint.group(halls.bp, mp.bp, grants.bp, url_prefix="/api/v1")  # type: ignore[return-value]
+    return Blueprint.group(  # type: ignore[return-value]
+        halls.bp, mp.bp, grants.bp, staff.bp, staff_grants.bp, url_prefix="/api/v1"
+    )
