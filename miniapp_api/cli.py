@@ -1,4 +1,4 @@
-"""``suban``: serve, worker, migrate, makemigrations, demo, check-config.
+"""``suban``: serve, worker, migrate, makemigrations, demo, check-config, staff, rotate-keys.
 
 Every command reads and validates the settings first and, where it needs them, checks that the
 database and Redis answer, so a bad deployment stops with one clear line per problem and exit code 2
@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import os
 import shutil
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
+from auth.pii import Keyring
 from miniapp_api.settings import Settings, SettingsError
 
 EXIT_CONFIG = 2
+STAFF_PASSWORD_ENV = "SUBAN_STAFF_PASSWORD"  # noqa: S105 - the variable's name, not a password
 
 
 def _fail(lines: Sequence[str]) -> int:
@@ -137,7 +140,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
             config=tortoise_config(settings.database_url), _enable_global_fallback=True
         )
         try:
-            for line in await load_demo(keyring_from(settings)):
+            lines = await load_demo(
+                keyring_from(settings), staff_password=settings.demo_staff_password
+            )
+            for line in lines:
                 print(f"demo: {line}")
         finally:
             await Tortoise.close_connections()
@@ -201,6 +207,177 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+class CommandFailed(Exception):
+    """A command cannot go on; its message is the one line the operator sees."""
+
+
+def read_staff_password(
+    environ: Mapping[str, str] = os.environ,
+    prompt: Callable[[str], str] = getpass.getpass,
+) -> str:
+    """The new password from SUBAN_STAFF_PASSWORD (for scripts), else asked twice, unechoed."""
+    given = environ.get(STAFF_PASSWORD_ENV)
+    if given:
+        return given
+    try:
+        first = prompt("new password: ")
+        second = prompt("the same password again: ")
+    except (EOFError, KeyboardInterrupt):
+        raise CommandFailed("staff: password: not given") from None
+    if second != first:
+        raise CommandFailed("staff: password: the two entries differ")
+    return first
+
+
+# A staff subcommand's work: its arguments, the settings, the keyring and the password read.
+StaffAction = Callable[
+    [argparse.Namespace, Settings, Keyring, str | None], Coroutine[Any, Any, int]
+]
+
+
+def _staff_command(action: StaffAction, *, password: bool) -> Callable[[argparse.Namespace], int]:
+    """Settings, password input (checked before the database is touched), database, then
+    ``action``; a broken rule or an unknown username is one line and exit code 2."""
+
+    def command(args: argparse.Namespace) -> int:
+        from tortoise import Tortoise
+
+        from auth.staff import (
+            InvalidStaff,
+            StaffNotFound,
+            check_password,
+            check_roles,
+            check_username,
+        )
+        from miniapp_api.app import keyring_from
+        from miniapp_api.database import tortoise_config
+
+        settings = _settings()
+        try:
+            if args.staff_command == "add":
+                check_username(args.username)
+                check_roles(args.roles)
+            new_password = check_password(read_staff_password()) if password else None
+        except InvalidStaff as exc:
+            return _fail([f"staff: {exc}"])
+        except CommandFailed as exc:
+            return _fail([str(exc)])
+
+        async def run() -> int:
+            problems = await probe_dependencies(settings, redis=False)
+            if problems:
+                return _fail(problems)
+            await Tortoise.init(
+                config=tortoise_config(settings.database_url), _enable_global_fallback=True
+            )
+            try:
+                return await action(args, settings, keyring_from(settings), new_password)
+            except InvalidStaff as exc:
+                return _fail([f"staff: {exc}"])
+            except StaffNotFound as exc:
+                return _fail([f"staff: no staff user {exc.username}"])
+            finally:
+                await Tortoise.close_connections()
+
+        return _run(run)
+
+    return command
+
+
+async def _staff_add(
+    args: argparse.Namespace, settings: Settings, keyring: Keyring, password: str | None
+) -> int:
+    from auth.audit import Actor
+    from auth.staff import create_staff
+
+    created = await create_staff(
+        args.username,
+        password or "",
+        roles=args.roles,
+        display_name=args.display_name,
+        totp=args.totp,
+        keyring=keyring,
+        actor=Actor("system", "cli"),
+    )
+    print(f"staff {created.user.username} created, roles {', '.join(created.user.roles)}")
+    if created.otp_uri:
+        print("add this to an authenticator app now; it is not shown again:")
+        print(created.otp_uri)
+    return 0
+
+
+async def _staff_reset_password(
+    args: argparse.Namespace, settings: Settings, keyring: Keyring, password: str | None
+) -> int:
+    from auth.audit import Actor
+    from auth.staff import set_password
+
+    user = await set_password(args.username, password or "", actor=Actor("system", "cli"))
+    ended = await _end_sessions(settings, user.id)
+    print(f"staff {user.username}: password set, lockout cleared; {ended}")
+    return 0
+
+
+async def _staff_unlock(
+    args: argparse.Namespace, settings: Settings, keyring: Keyring, password: str | None
+) -> int:
+    from auth.audit import Actor
+    from auth.staff import unlock
+
+    user = await unlock(args.username, actor=Actor("system", "cli"))
+    print(f"staff {user.username}: unlocked")
+    return 0
+
+
+async def _end_sessions(settings: Settings, staff_id: int) -> str:
+    """End the account's sessions after a new password: whoever knew the old one is out."""
+    if settings.embedded_redis:
+        # memory:// lives inside the serving process, out of this one's reach.
+        return "sessions on an embedded-Redis server end when it restarts"
+    from miniapp_api.redis_setup import create_redis
+    from miniapp_api.sessions_setup import session_store
+
+    client = create_redis(settings)
+    try:
+        ended = await session_store(client, settings).revoke_all("staff", staff_id)
+    finally:
+        await client.aclose()
+    return f"{ended} session(s) ended"
+
+
+def add_staff_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from auth.roles import STAFF_ROLES
+
+    staff = sub.add_parser("staff", help="staff console accounts")
+    commands = staff.add_subparsers(dest="staff_command", required=True)
+    password_help = f"the password comes from {STAFF_PASSWORD_ENV}, else it is asked twice"
+    add = commands.add_parser("add", help="create a staff account", description=password_help)
+    add.add_argument("username")
+    add.add_argument(
+        "--role",
+        dest="roles",
+        action="append",
+        default=[],
+        metavar="ROLE",
+        help=f"{', '.join(STAFF_ROLES)}; repeat for several",
+    )
+    add.add_argument("--display-name", help="shown in the console (default: the username)")
+    add.add_argument(
+        "--totp", action="store_true", help="require a TOTP code; prints its otpauth:// URI once"
+    )
+    add.set_defaults(func=_staff_command(_staff_add, password=True))
+    reset = commands.add_parser(
+        "reset-password",
+        help="set a new password, clear the lockout, end the sessions",
+        description=password_help,
+    )
+    reset.add_argument("username")
+    reset.set_defaults(func=_staff_command(_staff_reset_password, password=True))
+    unlock = commands.add_parser("unlock", help="clear the lockout after failed logins")
+    unlock.add_argument("username")
+    unlock.set_defaults(func=_staff_command(_staff_unlock, password=False))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="suban", description="速办税 service")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -225,6 +402,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("check-config", help="validate settings and reach dependencies").set_defaults(
         func=cmd_check_config
     )
+    add_staff_parser(sub)
+    # Its own module (miniapp_api/cli_rotation.py), imported late: it imports from this one.
+    from miniapp_api.cli_rotation import add_rotate_keys_parser
+
+    add_rotate_keys_parser(sub)
     return parser
 
 

@@ -19,6 +19,7 @@ from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
 from auth.pii import CIPHERS
+from auth.staff import MIN_PASSWORD_LENGTH as MIN_STAFF_PASSWORD_LENGTH
 
 Environment = Literal["dev", "production"]
 PiiCipher = Literal["aes-256-gcm", "sm4-gcm"]
@@ -78,6 +79,10 @@ class Settings:
     wecom_max_skew: int = 300
     wechat_timeout: float = 5.0
     session_ttl: int = 7200
+    # Staff sessions reach every taxpayer's filings: a shorter idle time, and an end after a
+    # working day however busy the session was.
+    staff_session_ttl: int = 1800
+    staff_session_max_age: int = 8 * 3600
     demo_staff_password: str = field(default="suban-demo", repr=False)
     demo_device_secret: str = field(default="suban-demo-device", repr=False)
 
@@ -124,6 +129,12 @@ class Settings:
             reader.fail(
                 "SUBAN_REDIS_URL",
                 "memory:// keeps Redis inside one process; with SUBAN_WORKERS > 1 use a real Redis",
+            )
+        if workers > 1 and database_url.startswith("sqlite"):
+            # Seen: two workers writing one SQLite file stalled requests for 20 s and more.
+            reader.fail(
+                "SUBAN_DATABASE_URL",
+                "SQLite takes one writer at a time; with SUBAN_WORKERS > 1 use PostgreSQL",
             )
         if (
             simulator
@@ -201,9 +212,20 @@ class Settings:
             wecom_max_skew=reader.integer("SUBAN_WECOM_MAX_SKEW", d.wecom_max_skew, 0, 86_400),
             wechat_timeout=reader.number("SUBAN_WECHAT_TIMEOUT", d.wechat_timeout, 0.1, 60.0),
             session_ttl=reader.integer("SUBAN_SESSION_TTL", d.session_ttl, 60, 30 * 86_400),
+            staff_session_ttl=reader.integer(
+                "SUBAN_STAFF_SESSION_TTL", d.staff_session_ttl, 60, 86_400
+            ),
+            staff_session_max_age=reader.integer(
+                "SUBAN_STAFF_SESSION_MAX_AGE", d.staff_session_max_age, 300, 7 * 86_400
+            ),
             demo_staff_password=reader.text("SUBAN_DEMO_STAFF_PASSWORD", d.demo_staff_password),
             demo_device_secret=reader.text("SUBAN_DEMO_DEVICE_SECRET", d.demo_device_secret),
         )
+        if len(settings.demo_staff_password) < MIN_STAFF_PASSWORD_LENGTH:
+            reader.fail(
+                "SUBAN_DEMO_STAFF_PASSWORD",
+                f"must be at least {MIN_STAFF_PASSWORD_LENGTH} characters",
+            )
         reader.raise_if_failed()
         return settings
 

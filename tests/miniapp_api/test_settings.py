@@ -76,6 +76,22 @@ def test_pii_keys_parse_with_versions_and_cipher_sizes(tmp_path: Path) -> None:
         Settings.from_env(_env(tmp_path, SUBAN_PII_KEYS=f"v1:{k32},v1:{k32}"))
 
 
+def test_sqlite_cannot_serve_several_workers(tmp_path: Path) -> None:
+    env = _env(tmp_path, SUBAN_WORKERS="2", SUBAN_REDIS_URL="redis://127.0.0.1:6379/0")
+    env |= {
+        "SUBAN_WECHAT_API_BASE": "http://127.0.0.1:9",
+        "SUBAN_WECOM_API_BASE": "http://127.0.0.1:9",
+    }
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(env)
+    assert caught.value.lines == [
+        "SUBAN_DATABASE_URL: SQLite takes one writer at a time; "
+        "with SUBAN_WORKERS > 1 use PostgreSQL"
+    ]
+    postgres = env | {"SUBAN_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/x"}
+    assert Settings.from_env(postgres).workers == 2
+
+
 def test_memory_redis_cannot_serve_several_workers(tmp_path: Path) -> None:
     with pytest.raises(SettingsError) as caught:
         Settings.from_env(_env(tmp_path, SUBAN_WORKERS="2"))
