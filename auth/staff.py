@@ -23,7 +23,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 import pyotp
@@ -33,7 +33,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from auth import audit
+from auth import audit, clock
 from auth.models import StaffUser
 from auth.pii import Keyring
 from auth.ratelimit import Limit, RateLimiter
@@ -322,7 +322,9 @@ async def login_staff(
     """Check the credentials and open a staff session; raises a :class:`LoginRefused`. The
     username is matched in lower case (as accounts are made). Every outcome is in the audit
     trail, with reason codes and never a password or code."""
-    now = now or datetime.now(UTC)
+    # Lock times are written and compared in the database's zone (auth/clock.py): a UTC `now`
+    # stored by one attempt and a Shanghai one compared by the next would disagree on SQLite.
+    now = clock.local(now) if now else clock.now()
     username = username.strip().lower()
     anonymous = audit.Actor("anonymous", None, request_id)
     # A name no account can have is not looked up (nor can it break the column's length check).

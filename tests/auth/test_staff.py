@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import pyotp
 import pytest
@@ -319,6 +320,36 @@ async def test_five_failures_lock_the_account_for_fifteen_minutes(
         name, redis=redis_client, sessions=sessions, now=T0 + timedelta(minutes=15)
     )
     assert (result.user.failed_logins, result.user.locked_until) == (0, None)
+
+
+@pytest.mark.usefixtures("orm")
+async def test_a_lock_holds_whatever_zone_the_clock_is_given_in(
+    redis_client: Any, sessions: SessionStore
+) -> None:
+    # SQLite compares datetimes as text: a lock written from a UTC `now` and checked against a
+    # Shanghai one (or the other way) must still mean the same instant.
+    name, _ = await new_staff()
+    await fail(name, 5, redis_client, sessions, T0)
+    shanghai = ZoneInfo("Asia/Shanghai")
+    with pytest.raises(staff.AccountLocked) as caught:
+        await login(
+            name,
+            redis=redis_client,
+            sessions=sessions,
+            now=(T0 + timedelta(minutes=10)).astimezone(shanghai),
+        )
+    assert caught.value.retry_after == 5 * 60
+    await login(
+        name,
+        redis=redis_client,
+        sessions=sessions,
+        now=(T0 + timedelta(minutes=15)).astimezone(shanghai),
+    )
+    other, _ = await new_staff()
+    await fail(other, 5, redis_client, sessions, T0.astimezone(shanghai))
+    with pytest.raises(staff.AccountLocked):
+        await login(other, redis=redis_client, sessions=sessions, now=T0 + timedelta(minutes=14))
+    await login(other, redis=redis_client, sessions=sessions, now=T0 + timedelta(minutes=15))
 
 
 @pytest.mark.usefixtures("orm")

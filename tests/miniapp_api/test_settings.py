@@ -65,6 +65,14 @@ def test_secrets_are_not_echoed_in_errors(tmp_path: Path) -> None:
     assert "c2hvcnQ" not in str(caught.value)
 
 
+def test_the_demo_staff_password_is_read_but_never_shown(tmp_path: Path) -> None:
+    assert Settings.from_env(_env(tmp_path)).demo_staff_password == "suban-demo"
+    s = Settings.from_env(_env(tmp_path, SUBAN_DEMO_STAFF_PASSWORD="another demo pw"))
+    assert s.demo_staff_password == "another demo pw"
+    assert "another demo pw" not in repr(s)
+    assert "another demo pw" not in str(s)
+
+
 def test_pii_keys_parse_with_versions_and_cipher_sizes(tmp_path: Path) -> None:
     k16 = base64.b64encode(b"a" * 16).decode()
     k32 = base64.b64encode(b"b" * 32).decode()
