@@ -63,6 +63,9 @@ class Taxpayer(Model):
     kind = fields.CharField(max_length=24)
     legal_rep_index = fields.CharField(max_length=64, null=True, db_index=True)
     finance_head_index = fields.CharField(max_length=64, null=True, db_index=True)
+    # Set by the legal representative or finance head: their clerks' filings wait for an
+    # approver of the taxpayer (WeCom OA, or in the mini-program) before reaching the bureau.
+    internal_approval_required = fields.BooleanField(default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -136,6 +139,32 @@ class AuditEvent(Model):
 
     class Meta:
         table = "audit_event"
+
+
+class OutboxMessage(Model):
+    """A message to send because something changed, written in the same transaction as the
+    change (the outbox), delivered by the worker with retries. ``dedupe_key`` makes writing the
+    same announcement twice a no-op."""
+
+    id = fields.BigIntField(pk=True)
+    # subscribe (a mini-program subscribe message to an openid) or wecom (an app message).
+    channel = fields.CharField(max_length=16)
+    recipient = fields.CharField(max_length=64)
+    template = fields.CharField(max_length=64)
+    payload: dict[str, object] = fields.JSONField(default=dict)
+    dedupe_key = fields.CharField(max_length=128, unique=True)
+    # pending, delivered or failed (gave up after the last retry).
+    status = fields.CharField(max_length=16, default="pending", db_index=True)
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField(db_index=True)
+    # A worker's claim: nobody else sends the row until this passes.
+    locked_until = fields.DatetimeField(null=True)
+    last_error = fields.CharField(max_length=255, null=True)
+    delivered_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "outbox_message"
 
 
 # Every sealed column, for `suban rotate-keys` and the no-plaintext test: model, then the

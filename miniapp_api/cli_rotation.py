@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from auth.pii import Keyring
 from auth.rotation import DEFAULT_BATCH_SIZE, BatchReport, Counts, RotationReport, rotate_keys
+from miniapp_api.database import SEALED_COLUMNS
 from miniapp_api.settings import SettingsError
 
 EXIT_BROKEN = 1
@@ -69,6 +70,7 @@ def cmd_rotate_keys(args: argparse.Namespace) -> int:
                 batch_size=args.batch_size,
                 progress=lambda batch: print(_batch_line(batch, dry_run=args.dry_run), flush=True),
                 dry_run=args.dry_run,
+                sealed_columns=SEALED_COLUMNS,
             )
         finally:
             await Tortoise.close_connections()

@@ -15,12 +15,16 @@ from sanic import Sanic
 from tortoise import Tortoise, connections
 from tortoise.migrations.api import migrate as tortoise_migrate
 
+from auth.models import SEALED_COLUMNS as AUTH_SEALED_COLUMNS
+from forms.models import SEALED_COLUMNS as FORMS_SEALED_COLUMNS
 from miniapp_api.settings import Settings
 
 log = logging.getLogger("suban.database")
 
-MODEL_MODULES = ["auth.models", "hall.models"]
+MODEL_MODULES = ["auth.models", "forms.models", "hall.models"]
 APP_LABEL = "suban"
+# Every sealed column of every package, for `suban rotate-keys`.
+SEALED_COLUMNS = AUTH_SEALED_COLUMNS + FORMS_SEALED_COLUMNS
 TIMEZONE = "Asia/Shanghai"
 
 

@@ -85,6 +85,17 @@ class Settings:
     staff_session_max_age: int = 8 * 3600
     demo_staff_password: str = field(default="suban-demo", repr=False)
     demo_device_secret: str = field(default="suban-demo-device", repr=False)
+    # Filing (issue 4). Attachments live outside static/, content-addressed; None: var/attachments.
+    attachment_dir: Path | None = None
+    attachment_max_bytes: int = 10 * 1024 * 1024
+    # A TrueType CJK font embedded (subset) in receipts; STSong-Light (not embedded) without it.
+    receipt_font: Path = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+    # Where people open the service in a browser: receipts' QR codes point at its progress page.
+    public_url: str = ""
+    # Whether the bureau collects individual income tax at issue of a proxy invoice (local
+    # practice, DOMAIN.md): off unless the bureau says so.
+    iit_at_issue: bool = False
+    subscribe_template_status: str = "sim-tmpl-status"
 
     @property
     def production(self) -> bool:
@@ -220,6 +231,16 @@ class Settings:
             ),
             demo_staff_password=reader.text("SUBAN_DEMO_STAFF_PASSWORD", d.demo_staff_password),
             demo_device_secret=reader.text("SUBAN_DEMO_DEVICE_SECRET", d.demo_device_secret),
+            attachment_dir=Path(reader.text("SUBAN_ATTACHMENT_DIR", str(var_dir / "attachments"))),
+            attachment_max_bytes=reader.integer(
+                "SUBAN_ATTACHMENT_MAX_BYTES", d.attachment_max_bytes, 1024, 100 * 1024 * 1024
+            ),
+            receipt_font=Path(reader.text("SUBAN_RECEIPT_FONT", str(d.receipt_font))),
+            public_url=reader.url("SUBAN_PUBLIC_URL", "", ("http", "https")),
+            iit_at_issue=reader.boolean("SUBAN_IIT_AT_ISSUE", d.iit_at_issue),
+            subscribe_template_status=reader.text(
+                "SUBAN_SUBSCRIBE_TEMPLATE_STATUS", d.subscribe_template_status
+            ),
         )
         if len(settings.demo_staff_password) < MIN_STAFF_PASSWORD_LENGTH:
             reader.fail(
@@ -228,6 +249,15 @@ class Settings:
             )
         reader.raise_if_failed()
         return settings
+
+    @property
+    def attachments_path(self) -> Path:
+        return self.attachment_dir or self.var_dir / "attachments"
+
+    @property
+    def public_link_base(self) -> str:
+        """The base of links people open (receipt QR codes): SUBAN_PUBLIC_URL, or this server."""
+        return (self.public_url or self.public_base).rstrip("/")
 
     def api_bases(self) -> tuple[str, str]:
         """Base URLs of the mini-program and WeCom APIs, after the simulator and overrides."""
