@@ -38,7 +38,12 @@ def taxpayer_id_is_valid(value: str) -> bool:
     if len(value) == 18:
         # A USCC, or a natural person's ID number serving as their taxpayer id.
         return bool(uscc.is_valid(value) or ric.is_valid(value))
-    return len(value) in (15, 17, 20) and value.isascii() and value.isalnum() and value.isupper()
+    return (
+        len(value) in (15, 17, 20)
+        and value.isascii()
+        and value.isalnum()
+        and value == value.upper()
+    )
 
 
 async def upsert_taxpayer(
