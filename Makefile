@@ -5,7 +5,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PACKAGES := miniapp_api wecom forms hall auth wechat
 
-.PHONY: run test test-embedded test-postgres lint lock clean
+.PHONY: run test test-embedded test-postgres lint lock clean fonts fonts-note
+
+# Receipts (回执) embed this TrueType CJK font (SUBAN_RECEIPT_FONT names another) and their tests
+# render them with poppler's pdftoppm. Neither is needed to run: receipts then name the
+# STSong-Light CID font instead (not embedded; logged) and those tests skip, saying why.
+RECEIPT_FONT := $(or $(SUBAN_RECEIPT_FONT),/usr/share/fonts/truetype/wqy/wqy-microhei.ttc)
+FONT_PACKAGES := fonts-wqy-microhei poppler-utils
+FONTS_MISSING := { [ -e "$(RECEIPT_FONT)" ] || echo "$(RECEIPT_FONT)"; command -v pdftoppm >/dev/null || echo pdftoppm; }
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed: make PYTHON=python3.11 ...")'
@@ -15,7 +22,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) fonts-note
 	$(BIN)/suban migrate
 	$(BIN)/suban demo
 	$(BIN)/suban serve
@@ -25,7 +32,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check $(PACKAGES) tests bench
 	$(BIN)/mypy
 
-test-embedded: $(STAMP)
+test-embedded: $(STAMP) fonts-note
 	SUBAN_TEST_BACKEND=embedded $(BIN)/pytest
 
 # PostgreSQL + real Redis on their standard local ports. Skipped (with a line saying so) when they do
@@ -40,6 +47,26 @@ test-postgres: $(STAMP)
 	fi
 
 test: lint test-embedded test-postgres
+
+# Installs the receipt font and pdftoppm when root with apt-get; otherwise says what to run.
+fonts:
+	@missing="$$($(FONTS_MISSING))"; \
+	if [ -z "$$missing" ]; then \
+		echo "receipt font $(RECEIPT_FONT) and pdftoppm are installed"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing $(FONT_PACKAGES)"; \
+		apt-get install -y $(FONT_PACKAGES) || { apt-get update && apt-get install -y $(FONT_PACKAGES); }; \
+		still="$$($(FONTS_MISSING))"; \
+		[ -z "$$still" ] || { echo "still missing:" $$still "(SUBAN_RECEIPT_FONT?)" >&2; exit 1; }; \
+	else \
+		echo "missing:" $$missing; \
+		echo "run: sudo apt-get install -y $(FONT_PACKAGES)"; \
+	fi
+
+# A reminder, never a failure: the service runs without the font.
+fonts-note:
+	@missing="$$($(FONTS_MISSING))"; \
+	[ -z "$$missing" ] || echo "note: missing" $$missing "- receipts fall back to STSong-Light (not embedded); see make fonts"
 
 # Re-resolve the pinned versions after changing a range in pyproject.toml.
 lock: $(STAMP)
