@@ -19,10 +19,16 @@ from arq import cron
 from arq.connections import ArqRedis, RedisSettings
 from arq.worker import run_worker
 from sanic import Sanic
+from tortoise import Tortoise
 
+from auth import clock
+from auth.models import OutboxMessage
+from auth.outbox import DeliveryFailed, Sender, deliver_due
+from miniapp_api.database import tortoise_config
 from miniapp_api.logging_setup import configure_logging
 from miniapp_api.settings import Settings
-from miniapp_api.wechat_setup import create_wechat_clients
+from miniapp_api.wechat_setup import WeChatClients, create_wechat_clients
+from wechat.errors import WeChatError, WeChatUnavailable
 
 log = logging.getLogger("suban.jobs")
 
@@ -39,6 +45,77 @@ async def warm_wechat_tokens(ctx: JobContext) -> None:
     await clients.wecom.access_token()
 
 
+# Errcodes after which sending the same message again cannot succeed, so the outbox gives it up at
+# once. Everything else (network, 5xx, -1 busy, token trouble, rate limits, a wrong secret the
+# operator will fix) is retried with backoff.
+PERMANENT_ERRCODES: dict[int, str] = {
+    40003: "invalid openid / userid",
+    40037: "invalid template_id",
+    41030: "invalid page",
+    43101: "user refused the subscription",
+    47003: "template data invalid",
+    40008: "invalid message type",
+    44004: "empty message content",
+    81013: "all recipients invalid",
+}
+
+
+def wechat_sender(clients: WeChatClients) -> Sender:
+    """The outbox's sender: channel ``subscribe`` as a mini-program subscribe message, ``wecom``
+    as a WeCom app message; WeChat failures become :class:`DeliveryFailed` with only the errcode
+    and exception type as reason (Tencent's errmsg is not ours to store)."""
+
+    async def send(message: OutboxMessage) -> None:
+        try:
+            if message.channel == "subscribe":
+                data = message.payload.get("data")
+                page = message.payload.get("page")
+                if not isinstance(data, dict):
+                    raise DeliveryFailed("payload has no data", permanent=True)
+                await clients.miniprogram.send_subscribe_message(
+                    message.recipient,
+                    message.template,
+                    {str(k): str(v) for k, v in data.items()},
+                    None if page is None else str(page),
+                )
+            elif message.channel == "wecom":
+                result = await clients.wecom.send_message(
+                    message.recipient, message.template, message.payload
+                )
+                if message.recipient in result.invalid_users:
+                    # WeCom accepts the call and lists the recipients it could not reach.
+                    raise DeliveryFailed("recipient invalid (invaliduser)", permanent=True)
+            else:
+                raise DeliveryFailed(f"unknown channel {message.channel[:16]!r}", permanent=True)
+        except WeChatError as exc:
+            reason = f"{type(exc).__name__} errcode {exc.errcode}"
+            known = PERMANENT_ERRCODES.get(exc.errcode)
+            if known is not None:
+                raise DeliveryFailed(f"{reason}: {known}", permanent=True) from exc
+            raise DeliveryFailed(reason, permanent=False) from exc
+        except WeChatUnavailable as exc:
+            # Method, path and failure kind only: the transport never puts the query in it.
+            raise DeliveryFailed(f"WeChatUnavailable: {exc}", permanent=False) from exc
+
+    return send
+
+
+async def deliver_outbox(ctx: JobContext) -> None:
+    """Send what the outbox holds that is due. Runs every minute and whenever a request nudges it
+    after committing a change (``enqueue(app, "deliver_outbox")``); runs overlapping in one or
+    several workers are safe, since each message is claimed by exactly one of them."""
+    report = await deliver_due(wechat_sender(ctx["wechat"]), clock.now)
+    if report.claimed:
+        log.info(
+            "outbox: %d claimed, %d delivered, %d retrying, %d failed, %d abandoned",
+            report.claimed,
+            report.delivered,
+            report.retrying,
+            report.failed,
+            report.abandoned,
+        )
+
+
 @dataclass(frozen=True)
 class Job:
     function: JobFunction
@@ -50,8 +127,11 @@ class Job:
         return self.function.__name__
 
 
-# Later features add their jobs here (notification delivery, reminders, camera sweep, …).
-JOBS: tuple[Job, ...] = (Job(warm_wechat_tokens, every_minutes=5),)
+# Later features add their jobs here (reminders, camera sweep, …).
+JOBS: tuple[Job, ...] = (
+    Job(warm_wechat_tokens, every_minutes=5),
+    Job(deliver_outbox, every_minutes=1),
+)
 
 
 def job_named(name: str) -> Job:
@@ -148,9 +228,19 @@ def worker_settings(settings: Settings) -> type:
         configure_logging(settings.production, settings.log_level)
         ctx["settings"] = settings
         ctx["wechat"] = create_wechat_clients(settings, ctx["redis"])
+        # Jobs read and write the database (the outbox). A worker process opens its own
+        # connections; one running inside a process that already has them (a test next to its
+        # app) uses those and leaves closing them to their owner.
+        ctx["owns_database"] = not Tortoise.is_inited()
+        if ctx["owns_database"]:
+            await Tortoise.init(
+                config=tortoise_config(settings.database_url), _enable_global_fallback=True
+            )
 
     async def on_shutdown(ctx: JobContext) -> None:
         await ctx["wechat"].aclose()
+        if ctx.get("owns_database"):
+            await Tortoise.close_connections()
 
     def arq_function(job: Job) -> JobFunction:
         async def call(ctx: JobContext, **kwargs: Any) -> None:
