@@ -39,19 +39,30 @@ class RateLimiter:
     async def hit(self, bucket: str, keys: Sequence[str], limit: Limit) -> Verdict:
         """Count one attempt against each of ``keys`` (e.g. an account and an ID number's blind
         index, never the number itself); allowed only if every count is within the limit."""
-        names = [self._key(bucket, k) for k in keys]
+        verdict, _ = await self.hit_each([(bucket, key, limit) for key in keys])
+        return verdict
+
+    async def hit_each(
+        self, counts: Sequence[tuple[str, str, Limit]], *, also_get: str | None = None
+    ) -> tuple[Verdict, bytes | None]:
+        """Count one attempt against each ``(bucket, key, limit)``, in one MULTI/EXEC; with
+        ``also_get``, read that Redis key in the same round trip (a hot path's cached answer)."""
         async with self._redis.pipeline(transaction=True) as pipe:
-            for name in names:
+            for bucket, key, limit in counts:
+                name = self._key(bucket, key)
                 pipe.incr(name)
                 pipe.expire(name, limit.window, nx=True)
                 pipe.ttl(name)
+            if also_get is not None:
+                pipe.get(also_get)
             replies = await pipe.execute()
         retry_after = 0
-        for i in range(len(names)):
+        for i, (_bucket, _key, limit) in enumerate(counts):
             count, ttl = int(replies[3 * i]), int(replies[3 * i + 2])
             if count > limit.limit:
                 retry_after = max(retry_after, ttl if ttl > 0 else limit.window)
-        return Verdict(retry_after == 0, retry_after)
+        got = replies[-1] if also_get is not None else None
+        return Verdict(retry_after == 0, retry_after), got
 
     async def reset(self, bucket: str, key: str) -> None:
         await self._redis.delete(self._key(bucket, key))

@@ -71,6 +71,8 @@ class Submission(Model):
     # What the office decided: the invoice number or the report number, a reason, the fields
     # to correct. Codes and the reviewer's words, no personal data.
     result: dict[str, object] = fields.JSONField(default=dict)
+    # The office's number for the outcome (数电 invoice number, 税跨报〔YYYY〕N号), unique.
+    result_no = fields.CharField(max_length=32, null=True, unique=True)
     submitted_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)

@@ -67,6 +67,7 @@ class Migration(migrations.Migration):
                 ('check_taxpayer', fields.CharField(null=True, max_length=64)),
                 ('claimed_by', fields.ForeignKeyField('suban.StaffUser', source_field='claimed_by_id', null=True, db_constraint=True, to_field='id', related_name='claimed_submissions', on_delete=OnDelete.SET_NULL)),
                 ('result', fields.JSONField(default=dict, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('result_no', fields.CharField(null=True, unique=True, max_length=32)),
                 ('submitted_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
                 ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),

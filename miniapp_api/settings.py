@@ -96,6 +96,9 @@ class Settings:
     # practice, DOMAIN.md): off unless the bureau says so.
     iit_at_issue: bool = False
     subscribe_template_status: str = "sim-tmpl-status"
+    # Public progress lookups per client address per 10 minutes. Mobile carriers put many people
+    # behind one address, so this is generous; guessing is stopped by the per-number limit.
+    progress_ip_limit: int = 300
 
     @property
     def production(self) -> bool:
@@ -240,6 +243,9 @@ class Settings:
             iit_at_issue=reader.boolean("SUBAN_IIT_AT_ISSUE", d.iit_at_issue),
             subscribe_template_status=reader.text(
                 "SUBAN_SUBSCRIBE_TEMPLATE_STATUS", d.subscribe_template_status
+            ),
+            progress_ip_limit=reader.integer(
+                "SUBAN_PROGRESS_IP_LIMIT", d.progress_ip_limit, 1, 10_000_000
             ),
         )
         if len(settings.demo_staff_password) < MIN_STAFF_PASSWORD_LENGTH:

@@ -9,6 +9,8 @@ from typing import Any
 from tortoise import Tortoise, connections
 
 from tests.conftest import LiveServer
+from tests.miniapp_api.filing_helpers import COMPANY, cross_region_data, filed, person_token
+from tests.miniapp_api.test_attachments_routes import png_bytes
 from tests.miniapp_api.test_mp_realname import auth, claim, login, verify
 
 NAME, ID_NUMBER, PHONE = "欧阳明月", "110101199003077774", "13712345678"
@@ -56,3 +58,25 @@ async def test_no_personal_data_in_the_clear_in_any_table(live: LiveServer) -> N
         assert leaking == [], secret
     # The last digits of a phone or ID number are not stored either (masks are made on answer).
     assert not [c for c in cells if "5678" in c and "****" in c]
+
+
+async def test_form_data_and_attachment_names_are_sealed(live: LiveServer) -> None:
+    lin = await person_token(live, ("林芳", "440103199003152024"))
+    contact = {"name": "慕容秋水", "phone": "13698765432"}
+    created = await filed(
+        live,
+        lin,
+        "cross_region_report",
+        taxpayer_id=COMPANY,
+        data=cross_region_data(contact=contact),
+    )
+    png = png_bytes()
+    r = await live.http.post(
+        f"/api/v1/mp/submissions/{created['id']}/attachments",
+        files={"file": ("慕容秋水身份证.png", png, "image/png")},
+        headers=auth(lin),
+    )
+    assert r.status_code == 201, r.text
+    cells = await _every_cell()
+    for secret in ("慕容秋水", "13698765432", "林芳"):
+        assert [c for c in cells if secret in c] == [], secret

@@ -24,6 +24,7 @@ import auth.rotation as rotation
 from auth.models import SEALED_COLUMNS, Grant, Person, StaffUser, Taxpayer, WeChatAccount
 from auth.pii import Keyring
 from auth.rotation import BatchReport, SealedRef, compare_and_swap, rotate_keys
+from forms.models import Attachment, Draft, Submission, SubmissionEvent
 from miniapp_api.database import tortoise_config
 from tests.conftest import BACKEND, POSTGRES_URL, _pg_admin, run_cli
 
@@ -68,7 +69,17 @@ def rotation_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 async def open_empty(database_url: str) -> None:
     """Connect to the private database and empty every sealed table."""
     await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
-    for model in (Grant, Taxpayer, WeChatAccount, StaffUser, Person):
+    for model in (
+        Attachment,
+        SubmissionEvent,
+        Submission,
+        Draft,
+        Grant,
+        Taxpayer,
+        WeChatAccount,
+        StaffUser,
+        Person,
+    ):
         await model.all().delete()
 
 
