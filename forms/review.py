@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
@@ -19,6 +19,7 @@ from auth import clock
 from auth.audit import Actor
 from forms import lifecycle
 from forms.models import Submission
+from forms.rules import report_validity
 
 INVOICE_NUMBER = re.compile(r"\d{20}")
 REPORT_PREFIX = "税跨报〔{year}〕"
@@ -65,6 +66,7 @@ async def decide(
     reason: str | None = None,
     fields: Mapping[str, str] | None = None,
     result: str | None = None,
+    form_data: Mapping[str, Any] | None = None,
     now: datetime | None = None,
 ) -> Submission:
     """One staff action, checked and recorded; raises lifecycle errors or :class:`ReviewInvalid`."""
@@ -104,7 +106,9 @@ async def decide(
             now=now,
         )
     if action == "complete":
-        return await _complete(submission_id, version, staff, notice, comment, result, now)
+        return await _complete(
+            submission_id, version, staff, notice, comment, result, form_data or {}, now
+        )
     raise ValueError(f"unknown review action {action!r}")
 
 
@@ -115,6 +119,7 @@ async def _complete(
     notice: lifecycle.Notice,
     comment: str | None,
     result: str | None,
+    form_data: Mapping[str, Any],
     now: datetime | None,
 ) -> Submission:
     submission = await Submission.get_or_none(id=submission_id)
@@ -123,6 +128,7 @@ async def _complete(
     at = clock.local(now) if now else clock.now()
     for _ in range(5):
         number, extra = await _result_number(submission, result, at)
+        extra |= _validity(submission, form_data, at)
         try:
             return await lifecycle.transition(
                 submission_id,
@@ -142,6 +148,17 @@ async def _complete(
             # Another report took the same number a moment ago: take the next one.
             continue
     raise RuntimeError("no free report number after five tries")
+
+
+def _validity(submission: Submission, form_data: Mapping[str, Any], at: datetime) -> dict[str, Any]:
+    """The office part of a cross-region report: the days it covers (税总发〔2017〕103号)."""
+    contract = form_data.get("contract")
+    if submission.form_code != "cross_region_report" or not isinstance(contract, Mapping):
+        return {}
+    filed_on = clock.local(submission.submitted_at or at).date()
+    start, end = date.fromisoformat(contract["start"]), date.fromisoformat(contract["end"])
+    valid_from, valid_until = report_validity(start, end, filed_on)
+    return {"valid_from": valid_from.isoformat(), "valid_until": valid_until.isoformat()}
 
 
 async def _result_number(

@@ -18,6 +18,7 @@ from auth.audit import Actor
 from auth.models import StaffUser, Taxpayer
 from forms import lifecycle, review
 from forms.models import Submission
+from forms.submissions import open_data
 from miniapp_api import filing
 from miniapp_api.callers import keyring
 from miniapp_api.errors import NotFound, ValidationFailed
@@ -127,6 +128,10 @@ async def get_one(request: Request, submission_id: int) -> HTTPResponse:
 async def _decide(request: Request, submission_id: int, action: str) -> HTTPResponse:
     actor, me = await _staff(request)
     body = parse_body(request, DecisionBody)
+    form_data = None
+    if action == "complete":
+        current = await _submission(submission_id)
+        form_data = open_data(keyring(request), "submission", current.id, current.data_sealed)
     try:
         submission = await review.decide(
             submission_id,
@@ -138,6 +143,7 @@ async def _decide(request: Request, submission_id: int, action: str) -> HTTPResp
             reason=body.reason,
             fields=body.fields,
             result=body.result,
+            form_data=form_data,
         )
     except review.ReviewInvalid as exc:
         raise ValidationFailed(exc.fields) from exc

@@ -89,6 +89,10 @@ async def test_a_cross_region_report_gets_a_report_number(live: LiveServer) -> N
     year = __import__("datetime").date.today().year
     assert number.startswith(f"税跨报〔{year}〕")
     assert number.endswith("号")
+    # The office part: the report covers the contract period, from the filing day at the earliest.
+    contract = cross_region_data()["contract"]
+    assert r.json()["result"]["valid_from"] == contract["start"]
+    assert r.json()["result"]["valid_until"] == contract["end"]
     # A reviewer cannot make up a report number.
     second = await filed(live, lin, "cross_region_report", taxpayer_id=COMPANY)
     for version, action in enumerate(("claim", "approve"), start=1):
