@@ -21,7 +21,7 @@ from miniapp_api.settings import Settings
 
 log = logging.getLogger("suban.database")
 
-MODEL_MODULES = ["auth.models", "forms.models", "hall.models"]
+MODEL_MODULES = ["auth.models", "forms.models", "hall.models", "wecom.models"]
 APP_LABEL = "suban"
 # Every sealed column of every package, for `suban rotate-keys`.
 SEALED_COLUMNS = AUTH_SEALED_COLUMNS + FORMS_SEALED_COLUMNS
