@@ -21,6 +21,7 @@ from miniapp_api.routes import api_group
 from miniapp_api.sessions_setup import setup_sessions
 from miniapp_api.settings import Settings
 from miniapp_api.wechat_setup import setup_simulator, setup_wechat
+from miniapp_api.wecom_setup import setup_wecom
 
 # Chinese in answers stays readable (and shorter) instead of \u escapes.
 _dumps = functools.partial(ujson.dumps, ensure_ascii=False, escape_forward_slashes=False)
@@ -68,6 +69,7 @@ def create_app(
         setup_simulator(app, settings)
     app.blueprint(ops.bp)
     app.blueprint(api_group())
+    setup_wecom(app, settings)
     return app
 
 

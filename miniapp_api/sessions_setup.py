@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any, NamedTuple
 
 from sanic import Request, Sanic
 
 from auth.models import StaffUser
 from auth.roles import staff_permissions
-from auth.sessions import Lifetime, Session, SessionKind, SessionStore
+from auth.sessions import Lifetime, Session, SessionKind, SessionStore, kind_of
 from miniapp_api.errors import ApiError, Unauthorized
 from miniapp_api.settings import Settings
 
@@ -43,6 +44,22 @@ async def require_session(request: Request, kind: SessionKind) -> Session:
     token = bearer_token(request)
     if token is None:
         raise Unauthorized()
+    session: Session | None = await request.app.ctx.sessions.get(token, kind)
+    if session is None or session.kind != kind:
+        raise _expired()
+    return session
+
+
+async def require_any_session(request: Request, kinds: Collection[SessionKind]) -> Session:
+    """Like :func:`require_session` for routes that several kinds may call (the mini-program's
+    routes take WeCom members too). The token's own prefix picks the one kind it is looked up
+    as, so a token is still never found under a kind it was not made for."""
+    token = bearer_token(request)
+    if token is None:
+        raise Unauthorized()
+    kind = kind_of(token)
+    if kind is None or kind not in kinds:
+        raise _expired()
     session: Session | None = await request.app.ctx.sessions.get(token, kind)
     if session is None or session.kind != kind:
         raise _expired()

@@ -99,6 +99,8 @@ class Settings:
     # Public progress lookups per client address per 10 minutes. Mobile carriers put many people
     # behind one address, so this is generous; guessing is stopped by the per-number limit.
     progress_ip_limit: int = 300
+    # The WeCom OA template of an enterprise's internal approval of a filing (issue 5).
+    wecom_approval_template: str = "sim-approval-template"
 
     @property
     def production(self) -> bool:
@@ -243,6 +245,9 @@ class Settings:
             iit_at_issue=reader.boolean("SUBAN_IIT_AT_ISSUE", d.iit_at_issue),
             subscribe_template_status=reader.text(
                 "SUBAN_SUBSCRIBE_TEMPLATE_STATUS", d.subscribe_template_status
+            ),
+            wecom_approval_template=reader.text(
+                "SUBAN_WECOM_APPROVAL_TEMPLATE", d.wecom_approval_template
             ),
             progress_ip_limit=reader.integer(
                 "SUBAN_PROGRESS_IP_LIMIT", d.progress_ip_limit, 1, 10_000_000

@@ -43,6 +43,7 @@ from miniapp_api.callers import MpCaller, keyring, mp_caller, utcnow
 from miniapp_api.errors import ApiError, BadRequest, NotFound, ValidationFailed
 from miniapp_api.jobs import enqueue
 from miniapp_api.validation import parse_body, parse_query
+from wecom import approvals as wecom_approvals
 
 log = logging.getLogger("suban.filing")
 bp = Blueprint("mp_submissions", url_prefix="/mp")
@@ -81,14 +82,31 @@ class FilingSettingsBody(BaseModel):
 
 
 async def after_change(request: Request, submission: Submission) -> None:
-    """After a change committed: refresh the public progress answer, and ask the worker to
-    deliver what the change wrote into the outbox (the periodic run delivers it anyway if this
-    nudge is lost)."""
+    """After a change committed: refresh the public progress answer, file the WeCom approval
+    of a filing that waits for one, and ask the worker to deliver what the change wrote into the
+    outbox (the periodic run delivers it anyway if this nudge is lost)."""
     await progress.refresh(request.app.ctx.redis, submission)
+    if submission.status == "pending_internal":
+        await ask_wecom_approval(request, submission)
     try:
         await enqueue(request.app, "deliver_outbox")
     except Exception:  # a lost nudge delays a message by a minute at most, never loses it
         log.warning("could not ask for outbox delivery now", exc_info=True)
+
+
+async def ask_wecom_approval(request: Request, submission: Submission) -> None:
+    """File the enterprise's internal approval in WeCom OA. A failure loses nothing: the
+    filing stays in ``pending_internal`` and an approver can decide in the mini-program."""
+    settings = request.app.ctx.settings
+    ask = wecom_approvals.ApprovalRequest(
+        template_id=settings.wecom_approval_template,
+        form_title=filing.form_title(submission.form_code),
+        link=f"{settings.public_link_base}/h5/#/submissions/{submission.id}",
+    )
+    try:
+        await wecom_approvals.request_approval(submission, request.app.ctx.wechat.wecom, ask)
+    except Exception:
+        log.warning("WeCom approval not filed for submission %s", submission.id, exc_info=True)
 
 
 def _idempotency_key(request: Request) -> str:

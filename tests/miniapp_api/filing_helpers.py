@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date, timedelta
 from typing import Any
 
 import httpx
 
 from tests.conftest import LiveServer
+from tests.miniapp_api.test_mp_grants import fresh_id, grant, in_days
 from tests.miniapp_api.test_mp_realname import CHEN, auth, claim, login, verify
 
 COMPANY = "91440103MA59D8QK16"
@@ -93,3 +96,33 @@ async def staff_act(
     return await live.http.post(
         f"/api/v1/staff/submissions/{submission_id}/{action}", json=body, headers=auth(token)
     )
+
+
+async def granted_clerk(
+    live: LiveServer, boss: str, name: str = "钱办税", role: str = "tax_clerk"
+) -> str:
+    """A verified person holding a confirmed ``role`` on COMPANY, granted by ``boss``."""
+    clerk_id = fresh_id()
+    body = {"name": name, "id_number": clerk_id, "role": role, "expires_at": in_days(30)}
+    r = await grant(live, boss, body)
+    assert r.status_code == 201, r.text
+    clerk = await person_token(live, (name, clerk_id))
+    confirmed = await live.http.post(
+        f"/api/v1/mp/grants/{r.json()['grant_id']}/confirm", headers=auth(clerk)
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    return clerk
+
+
+@asynccontextmanager
+async def internal_approval_on(live: LiveServer, approver: str) -> AsyncIterator[str]:
+    """COMPANY requires internal approval while inside; yields the settings path."""
+    path = f"/api/v1/mp/taxpayers/{COMPANY}/filing-settings"
+    r = await live.http.put(path, json={"internal_approval_required": True}, headers=auth(approver))
+    assert r.status_code == 200, r.text
+    try:
+        yield path
+    finally:
+        await live.http.put(
+            path, json={"internal_approval_required": False}, headers=auth(approver)
+        )

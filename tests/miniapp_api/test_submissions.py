@@ -16,12 +16,14 @@ from tests.miniapp_api.filing_helpers import (
     cross_region_data,
     file,
     filed,
+    granted_clerk,
+    internal_approval_on,
     person_token,
     proxy_invoice_data,
     reviewer_token,
     staff_act,
 )
-from tests.miniapp_api.test_mp_grants import fresh_id, grant, in_days
+from tests.miniapp_api.test_mp_grants import fresh_id
 from tests.miniapp_api.test_mp_realname import LIN, auth, login
 
 API = "/api/v1/mp/submissions"
@@ -187,18 +189,7 @@ async def test_filing_needs_the_permission_and_reading_needs_a_relation(live: Li
 
 async def test_a_clerk_with_a_grant_files_and_the_legal_rep_sees_it(live: LiveServer) -> None:
     chen = await person_token(live)
-    clerk_id = fresh_id()
-    r = await grant(
-        live,
-        chen,
-        {"name": "吴办税", "id_number": clerk_id, "role": "tax_clerk", "expires_at": in_days(30)},
-    )
-    assert r.status_code == 201, r.text
-    clerk = await person_token(live, ("吴办税", clerk_id))
-    confirm = await live.http.post(
-        f"/api/v1/mp/grants/{r.json()['grant_id']}/confirm", headers=auth(clerk)
-    )
-    assert confirm.status_code == 200
+    clerk = await granted_clerk(live, chen, "吴办税")
     # A tax clerk may file forms but may not ask for proxy invoices (购票员's permission).
     assert (
         await file(live, clerk, "proxy_invoice", proxy_invoice_data(), COMPANY)
@@ -219,25 +210,15 @@ async def test_internal_approval_holds_clerks_filings_until_an_approver_decides(
     live: LiveServer,
 ) -> None:
     chen = await person_token(live)
-    settings_path = f"/api/v1/mp/taxpayers/{COMPANY}/filing-settings"
-    clerk_id = fresh_id()
-    r = await grant(
-        live,
-        chen,
-        {"name": "郑办税", "id_number": clerk_id, "role": "tax_clerk", "expires_at": in_days(30)},
-    )
-    clerk = await person_token(live, ("郑办税", clerk_id))
-    await live.http.post(f"/api/v1/mp/grants/{r.json()['grant_id']}/confirm", headers=auth(clerk))
+    clerk = await granted_clerk(live, chen, "郑办税")
     # Only an approver may turn it on.
     r = await live.http.put(
-        settings_path, json={"internal_approval_required": True}, headers=auth(clerk)
+        f"/api/v1/mp/taxpayers/{COMPANY}/filing-settings",
+        json={"internal_approval_required": True},
+        headers=auth(clerk),
     )
     assert r.status_code == 403
-    r = await live.http.put(
-        settings_path, json={"internal_approval_required": True}, headers=auth(chen)
-    )
-    assert r.status_code == 200
-    try:
+    async with internal_approval_on(live, chen):
         held = await filed(live, clerk, "cross_region_report", taxpayer_id=COMPANY)
         assert held["status"] == "pending_internal"
         # The legal rep's own filing does not wait for himself.
@@ -276,10 +257,6 @@ async def test_internal_approval_holds_clerks_filings_until_an_approver_decides(
         )
         assert r.status_code == 200, r.text
         assert r.json()["status"] == "pending_internal"
-    finally:
-        await live.http.put(
-            settings_path, json={"internal_approval_required": False}, headers=auth(chen)
-        )
 
 
 async def test_return_resubmit_and_withdraw(live: LiveServer) -> None:

@@ -1,0 +1,188 @@
+"""WeCom member login (OAuth), identity binding and unbinding (API.md, "WeCom").
+
+No URL prefix: the OAuth pair lives under /wecom like the callback, the binding routes under
+their full /api/v1 paths.
+
+The OAuth callback answers JSON (``token``, ``expires_in``, ``bound`` or ``roles``, ``next``):
+the H5 page WeCom redirects to calls it with the code and state it was given and then goes to
+``next`` itself, so the token never sits in a URL, a browser history or a Referer.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from sanic import Blueprint, HTTPResponse, Request
+from sanic.response import empty, json, redirect
+from sanic_ext import openapi
+
+from auth.audit import Actor
+from auth.bind_codes import TooManyBindAttempts
+from auth.sessions import Session
+from miniapp_api.callers import limiter, mp_caller, too_many, utcnow
+from miniapp_api.errors import ApiError, NotFound, Unauthorized, ValidationFailed
+from miniapp_api.request_context import request_id_of
+from miniapp_api.sessions_setup import require_session
+from miniapp_api.validation import parse_body, parse_query
+from wechat.errors import InvalidCode
+from wecom import binding, oauth
+from wecom.binding import MemberIdentity
+from wecom.models import WeComMember
+
+bp = Blueprint("wecom_member")
+
+CALLBACK_PATH = "/wecom/oauth/callback"
+
+
+class StartQuery(BaseModel):
+    next: str | None = Field(default=None, max_length=oauth.MAX_NEXT_LENGTH)
+    # "for" is a Python keyword; the query parameter keeps the contract's name.
+    purpose: Literal["member", "staff"] = Field(default="member", alias="for")
+
+
+class CallbackQuery(BaseModel):
+    code: str = Field(min_length=1, max_length=512)
+    state: str = Field(min_length=1, max_length=oauth.MAX_STATE_LENGTH)
+
+
+class BindBody(BaseModel):
+    # No digit pattern here: a malformed code must cost a guess like any wrong one.
+    code: str = Field(min_length=1, max_length=32)
+
+
+def _callback_url(request: Request) -> str:
+    public = request.app.ctx.settings.public_url.rstrip("/")
+    base = public or f"{request.scheme}://{request.host}"
+    return f"{base}{CALLBACK_PATH}"
+
+
+@bp.get("/wecom/oauth/start", name="oauth_start")
+@openapi.definition(summary="Start WeCom OAuth (members; ?for=staff for staff)", tag="wecom")
+async def oauth_start(request: Request) -> HTTPResponse:
+    query = parse_query(request, StartQuery)
+    try:
+        next_path = oauth.safe_next(query.next)
+    except oauth.InvalidNext as exc:
+        raise ValidationFailed({"next": "只能跳转到本站的相对路径"}) from exc
+    state = await oauth.begin(request.app.ctx.redis, next_path, query.purpose)
+    wecom = request.app.ctx.wechat.wecom
+    return redirect(
+        oauth.authorize_url(wecom.corp_id, wecom.agent_id, _callback_url(request), state)
+    )
+
+
+@bp.get(CALLBACK_PATH, name="oauth_callback")
+@openapi.definition(summary="Finish WeCom OAuth: a session for the member", tag="wecom")
+async def oauth_callback(request: Request) -> HTTPResponse:
+    query = parse_query(request, CallbackQuery)
+    redis = request.app.ctx.redis
+    started = await oauth.consume_state(redis, query.state)
+    if started is None:
+        raise ApiError(400, "INVALID_STATE", "登录链接已失效，请重新进入")
+    try:
+        identity = await request.app.ctx.wechat.wecom.get_user_info(query.code)
+    except InvalidCode as exc:
+        raise Unauthorized("登录凭证无效或已过期，请重新进入", code="INVALID_CODE") from exc
+    if identity.userid is None:
+        raise ApiError(403, "NOT_A_MEMBER", "仅限本企业成员使用")
+    sessions = request.app.ctx.sessions
+    if started.purpose == "staff":
+        try:
+            staff = await oauth.login_staff(
+                identity.userid, sessions=sessions, now=utcnow(), request_id=request_id_of(request)
+            )
+        except oauth.NotStaff as exc:
+            raise ApiError(403, "NOT_STAFF", "该企业微信账号未开通工作人员权限") from exc
+        return json(
+            {
+                "token": staff.token,
+                "expires_in": staff.expires_in,
+                "roles": list(staff.user.roles),
+                "next": started.next,
+            }
+        )
+    login = await oauth.login_member(identity.userid, sessions=sessions, redis=redis, now=utcnow())
+    return json(
+        {
+            "token": login.token,
+            "expires_in": login.expires_in,
+            "bound": login.bound,
+            "next": started.next,
+        }
+    )
+
+
+async def _member(request: Request) -> tuple[Session, MemberIdentity]:
+    """The caller's "wecom" session and who it stands for; 401 without one."""
+    session = await require_session(request, "wecom")
+    identity = await binding.identity_of(request.app.ctx.redis, session)
+    if identity is None:
+        await request.app.ctx.sessions.revoke(session)
+        raise Unauthorized("登录已失效，请重新登录", code="SESSION_EXPIRED")
+    return session, identity
+
+
+def _already_bound() -> ApiError:
+    return ApiError(409, "ALREADY_BOUND", "该企业微信账号或该实名用户已绑定，请先解除原绑定")
+
+
+@bp.post("/api/v1/wecom/bind", name="bind")
+@openapi.definition(summary="Bind this WeCom member to a person with a one-time code", tag="wecom")
+async def bind(request: Request) -> HTTPResponse:
+    session, identity = await _member(request)
+    body = parse_body(request, BindBody)
+    redis = request.app.ctx.redis
+    try:
+        member = await binding.bind(
+            identity.userid,
+            body.code.strip(),
+            redis=redis,
+            limiter=limiter(request),
+            now=utcnow(),
+            request_id=request_id_of(request),
+        )
+    except TooManyBindAttempts as exc:
+        raise too_many(exc.retry_after, "绑定码尝试次数过多，请稍后再试") from exc
+    except binding.InvalidBindCode as exc:
+        raise ValidationFailed(
+            {"code": "绑定码错误或已过期，请在小程序重新获取"}, "绑定码无效"
+        ) from exc
+    except binding.AlreadyBound as exc:
+        raise _already_bound() from exc
+    # The unbound session could only bind; it gives way to one with the person's rights.
+    sessions = request.app.ctx.sessions
+    await sessions.revoke(session)
+    await oauth.forget_pending(redis, session.account_id)
+    token = await sessions.create("wecom", member.id, member.person_id)  # type: ignore[attr-defined]
+    return json(
+        {"token": token, "expires_in": sessions.lifetime("wecom").idle, "bound": True},
+        status=201,
+    )
+
+
+@bp.delete("/api/v1/wecom/bind", name="unbind")
+@openapi.definition(summary="Unbind this WeCom member from its person", tag="wecom")
+async def unbind(request: Request) -> HTTPResponse:
+    _, identity = await _member(request)
+    if identity.member is None:
+        raise ApiError(403, "WECOM_NOT_BOUND", "该企业微信账号尚未绑定")
+    actor = Actor("wecom", identity.member.id, request_id_of(request))
+    await binding.unbind(
+        identity.member, sessions=request.app.ctx.sessions, actor=actor, now=utcnow()
+    )
+    return empty()
+
+
+@bp.delete("/api/v1/mp/wecom-binding", name="mp_unbind")
+@openapi.definition(summary="Unbind the WeCom member of this person", tag="mini-program")
+async def mp_unbind(request: Request) -> HTTPResponse:
+    caller = await mp_caller(request)
+    person = caller.verified_person
+    member = await WeComMember.get_or_none(person_id=person.id)
+    if member is None:
+        raise NotFound("没有已绑定的企业微信账号")
+    await binding.unbind(
+        member, sessions=request.app.ctx.sessions, actor=caller.actor, now=utcnow()
+    )
+    return empty()

@@ -1,0 +1,33 @@
+"""The WeCom bridge attached to the app: the callback endpoint, member login and binding, and
+what an approval change does (forms' lifecycle through wecom/approvals.py, then the same
+follow-ups as any status change)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sanic import Sanic
+
+from forms import lifecycle, progress
+from miniapp_api.filing import form_title
+from miniapp_api.jobs import enqueue
+from miniapp_api.routes import wecom_members
+from miniapp_api.settings import Settings
+from wecom import approvals, events
+from wecom import callback as wecom_callback
+from wecom.approval_events import ApprovalChange
+
+
+def setup_wecom(app: Sanic[Any, Any], settings: Settings) -> None:
+    app.blueprint(wecom_callback.bp)
+    # Member OAuth login (/wecom/oauth/...) and binding (/api/v1/wecom/bind ...).
+    app.blueprint(wecom_members.bp)
+
+    async def on_approval_change(app: Sanic[Any, Any], change: ApprovalChange) -> None:
+        notice = lifecycle.Notice(settings.subscribe_template_status, form_title=form_title)
+        changed = await approvals.apply_change(change.sp_no, app.ctx.wechat.wecom, notice)
+        if changed is not None:
+            await progress.refresh(app.ctx.redis, changed)
+            await enqueue(app, "deliver_outbox")
+
+    events.set_approval_handler(app, on_approval_change)
