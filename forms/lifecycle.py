@@ -11,7 +11,7 @@ never visible without its event and its notification.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -146,6 +146,9 @@ class Notice:
     template_id: str
     form_title: Callable[[str], str]
     page: str = "pages/progress/detail"
+    # More announcements written in the same transaction (the WeCom bridge's app messages to
+    # enterprise members and reviewers): given the changed submission and the time.
+    also: Callable[[Submission, datetime], Awaitable[None]] | None = None
 
 
 @dataclass
@@ -184,20 +187,26 @@ async def record_event(
 
 
 async def announce(submission: Submission, notice: Notice, at: datetime) -> None:
-    """Write the applicant's subscribe message for the submission's current status into the
-    outbox (inside the caller's transaction). No WeChat account, no message."""
+    """Write the announcements of the submission's current status into the outbox (inside the
+    caller's transaction): the applicant's subscribe message (none without a WeChat account), and
+    whatever ``notice.also`` adds."""
     openid = await (
         WeChatAccount.filter(person_id=submission.applicant_id)  # type: ignore[attr-defined]
         .order_by("-last_login_at", "-id")
         .first()
         .values_list("openid", flat=True)
     )
-    if not openid:
-        return
+    if openid:
+        await _subscribe(submission, notice, at, str(openid))
+    if notice.also is not None:
+        await notice.also(submission, at)
+
+
+async def _subscribe(submission: Submission, notice: Notice, at: datetime, openid: str) -> None:
     title = notice.form_title(submission.form_code)
     await enqueue_message(
         channel="subscribe",
-        recipient=str(openid),
+        recipient=openid,
         template=notice.template_id,
         payload={
             "data": {

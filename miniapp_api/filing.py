@@ -14,6 +14,8 @@ from forms.catalogue import FormSpec, catalogue
 from forms.models import Attachment, Submission, SubmissionEvent
 from forms.submissions import FilingRefused, open_data
 from miniapp_api.errors import ApiError, NotFound, ValidationFailed
+from miniapp_api.settings import Settings
+from wecom import notify as wecom_notify
 
 
 def form_or_404(code: str) -> FormSpec:
@@ -29,8 +31,16 @@ def form_title(code: str) -> str:
 
 
 def notice_for(request: Request) -> lifecycle.Notice:
+    return service_notice(request.app.ctx.settings)
+
+
+def service_notice(settings: Settings) -> lifecycle.Notice:
+    """How the service announces a status change: the applicant's subscribe message, and WeCom
+    text cards to the taxpayer's bound members and to reviewers (wecom/notify.py)."""
     return lifecycle.Notice(
-        template_id=request.app.ctx.settings.subscribe_template_status, form_title=form_title
+        template_id=settings.subscribe_template_status,
+        form_title=form_title,
+        also=wecom_notify.announcer(form_title, settings.public_link_base),
     )
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from sanic import Sanic
 
-from forms import lifecycle, progress
-from miniapp_api.filing import form_title
+from forms import progress
+from miniapp_api.filing import service_notice
 from miniapp_api.jobs import enqueue
 from miniapp_api.routes import wecom_members
 from miniapp_api.settings import Settings
@@ -24,7 +24,7 @@ def setup_wecom(app: Sanic[Any, Any], settings: Settings) -> None:
     app.blueprint(wecom_members.bp)
 
     async def on_approval_change(app: Sanic[Any, Any], change: ApprovalChange) -> None:
-        notice = lifecycle.Notice(settings.subscribe_template_status, form_title=form_title)
+        notice = service_notice(settings)
         changed = await approvals.apply_change(change.sp_no, app.ctx.wechat.wecom, notice)
         if changed is not None:
             await progress.refresh(app.ctx.redis, changed)

@@ -66,16 +66,16 @@ async def test_a_proxy_invoice_is_filed_quoted_reviewed_and_completed(live: Live
         ("completed", "staff"),
     ]
     # One subscribe message per status, each written with its change.
-    messages = await OutboxMessage.filter(dedupe_key__startswith=f"submission:{sid}:").order_by(
-        "id"
-    )
+    messages = await OutboxMessage.filter(
+        channel="subscribe", dedupe_key__startswith=f"submission:{sid}:"
+    ).order_by("id")
     assert [m.payload["data"]["phrase3"] for m in messages] == [  # type: ignore[index]
         "已提交",
         "审核中",
         "已通过",
         "已办结",
     ]
-    assert all(m.channel == "subscribe" for m in messages)
+    assert all(m.recipient.startswith("o-fl-") for m in messages)
 
 
 async def test_a_cross_region_report_gets_a_report_number(live: LiveServer) -> None:

@@ -108,6 +108,7 @@ async def test_approved_in_wecom_moves_the_filing_on_and_rejected_returns_it(
         again = await approvals.apply_change(sp_no, live.app.ctx.wechat.wecom, notice)
         assert again is None
         assert (await Submission.get(id=second["id"])).version == before.version
+    await WeComMember.filter(userid__in=[boss_member, clerk_member]).delete()
 
 
 async def test_without_a_bound_member_the_mini_program_approval_applies(
