@@ -4,7 +4,9 @@ with the change and delivered through the outbox."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from typing import Any
 
 from auth.models import OutboxMessage, StaffUser
 from miniapp_api.jobs import deliver_outbox
@@ -51,20 +53,26 @@ async def test_members_and_reviewers_get_cards_with_the_change(live: LiveServer)
             assert "5050" not in str(card.payload)
 
         if BACKEND == "embedded":
-            # Delivered by the job through the WeCom client to the mounted simulator.
-            await deliver_outbox(
-                {
-                    "settings": live.app.ctx.settings,
-                    "redis": live.app.ctx.redis,
-                    "wechat": live.app.ctx.wechat,
-                }
-            )
-            sent = (
-                await live.http.get(
-                    f"{SIMULATOR_PREFIX}/control/messages", params={"channel": "wecom"}
-                )
-            ).json()["messages"]
-            to_member = [m for m in sent if m["body"].get("touser") == member]
+            # Delivered by the job through the WeCom client to the mounted simulator. The
+            # routes' own nudges run the same job in-process, so a message may be in flight in
+            # one of those runs: wait for both rather than read once.
+            ctx = {
+                "settings": live.app.ctx.settings,
+                "redis": live.app.ctx.redis,
+                "wechat": live.app.ctx.wechat,
+            }
+            to_member: list[dict[str, Any]] = []
+            for _ in range(50):
+                await deliver_outbox(ctx)
+                sent = (
+                    await live.http.get(
+                        f"{SIMULATOR_PREFIX}/control/messages", params={"channel": "wecom"}
+                    )
+                ).json()["messages"]
+                to_member = [m for m in sent if m["body"].get("touser") == member]
+                if len(to_member) >= 2:
+                    break
+                await asyncio.sleep(0.1)
             assert len(to_member) == 2
             assert to_member[0]["body"]["msgtype"] == "textcard"
     finally:
