@@ -17,6 +17,7 @@ from tortoise.migrations.api import migrate as tortoise_migrate
 
 from auth.models import SEALED_COLUMNS as AUTH_SEALED_COLUMNS
 from forms.models import SEALED_COLUMNS as FORMS_SEALED_COLUMNS
+from hall.models import SEALED_COLUMNS as HALL_SEALED_COLUMNS
 from miniapp_api.settings import Settings
 
 log = logging.getLogger("suban.database")
@@ -24,7 +25,7 @@ log = logging.getLogger("suban.database")
 MODEL_MODULES = ["auth.models", "forms.models", "hall.models", "wecom.models"]
 APP_LABEL = "suban"
 # Every sealed column of every package, for `suban rotate-keys`.
-SEALED_COLUMNS = AUTH_SEALED_COLUMNS + FORMS_SEALED_COLUMNS
+SEALED_COLUMNS = AUTH_SEALED_COLUMNS + FORMS_SEALED_COLUMNS + HALL_SEALED_COLUMNS
 TIMEZONE = "Asia/Shanghai"
 
 

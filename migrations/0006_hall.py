@@ -1,0 +1,170 @@
+from tortoise import migrations
+from tortoise.migrations import operations as ops
+import functools
+from json import dumps, loads
+from tortoise.fields.base import OnDelete
+from tortoise import fields
+from tortoise.indexes import Index
+
+class Migration(migrations.Migration):
+    dependencies = [('suban', '0005_wecom')]
+
+    initial = False
+
+    operations = [
+        ops.CreateModel(
+            name='ComfortPublication',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('hall', fields.ForeignKeyField('suban.Hall', source_field='hall_id', db_constraint=True, to_field='hall_id', related_name='comfort_publications', on_delete=OnDelete.CASCADE)),
+                ('month', fields.CharField(max_length=7)),
+                ('published_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('published_by', fields.CharField(max_length=64)),
+                ('levels', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('days', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('trend', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('model_info', fields.JSONField(default=dict, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+            ],
+            options={'table': 'hall_comfort_publication', 'app': 'suban', 'unique_together': (('hall', 'month'),), 'pk_attr': 'id', 'table_description': 'The comfort index (办税舒适度指数) of a hall for one month, as published: the per-day slot'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Device',
+            fields=[
+                ('device_id', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=64)),
+                ('hall', fields.ForeignKeyField('suban.Hall', source_field='hall_id', db_constraint=True, to_field='hall_id', related_name='devices', on_delete=OnDelete.CASCADE)),
+                ('kind', fields.CharField(max_length=16)),
+                ('name', fields.CharField(default='', max_length=100)),
+                ('secret_sealed', fields.TextField(unique=False)),
+                ('enabled', fields.BooleanField(default=True)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+            ],
+            options={'table': 'hall_device', 'app': 'suban', 'pk_attr': 'device_id', 'table_description': 'A hall device that signs its requests: a camera (people count, snapshots) or the queue'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='CameraSnapshot',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('device', fields.ForeignKeyField('suban.Device', source_field='device_id', db_constraint=True, to_field='device_id', related_name='snapshots', on_delete=OnDelete.CASCADE)),
+                ('sha256', fields.CharField(db_index=True, max_length=64)),
+                ('size', fields.IntField()),
+                ('taken_at', fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'hall_camera_snapshot', 'app': 'suban', 'pk_attr': 'id', 'table_description': 'A JPEG a camera sent with a heartbeat. The bytes live in the snapshot store under their'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Guide',
+            fields=[
+                ('code', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=48)),
+                ('title', fields.CharField(max_length=100)),
+                ('summary', fields.TextField(default='', unique=False)),
+                ('materials', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('steps', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('location', fields.TextField(default='', unique=False)),
+                ('hall', fields.ForeignKeyField('suban.Hall', source_field='hall_id', null=True, db_constraint=True, to_field='hall_id', related_name='guides', on_delete=OnDelete.SET_NULL)),
+                ('category', fields.CharField(null=True, max_length=32)),
+                ('form_code', fields.CharField(null=True, max_length=48)),
+                ('keywords', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('search_text', fields.TextField(default='', unique=False)),
+                ('position', fields.IntField(default=0)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+            ],
+            options={'table': 'hall_guide', 'app': 'suban', 'pk_attr': 'code', 'table_description': 'A business guide (二维码一次性告知): what to bring, the steps, where to go. ``search_text``'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='QueueEvent',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('device', fields.ForeignKeyField('suban.Device', source_field='device_id', db_constraint=True, to_field='device_id', related_name='queue_events', on_delete=OnDelete.CASCADE)),
+                ('service_date', fields.DateField()),
+                ('ticket_no', fields.CharField(max_length=16)),
+                ('category', fields.CharField(max_length=32)),
+                ('event', fields.CharField(max_length=16)),
+                ('window', fields.CharField(null=True, max_length=16)),
+                ('at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('received_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'hall_queue_event', 'app': 'suban', 'unique_together': (('device', 'service_date', 'ticket_no', 'event'),), 'pk_attr': 'id', 'table_description': 'One event of the queue system as it arrived, kept for idempotency and audit. Ticket'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='QueueTicket',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('hall', fields.ForeignKeyField('suban.Hall', source_field='hall_id', db_constraint=True, to_field='hall_id', related_name='tickets', on_delete=OnDelete.CASCADE)),
+                ('service_date', fields.DateField()),
+                ('ticket_no', fields.CharField(max_length=16)),
+                ('category', fields.CharField(max_length=32)),
+                ('taken_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('called_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('finished_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('window', fields.CharField(null=True, max_length=16)),
+                ('outcome', fields.CharField(default='waiting', max_length=16)),
+                ('booked', fields.BooleanField(default=False)),
+            ],
+            options={'table': 'hall_queue_ticket', 'app': 'suban', 'unique_together': (('hall', 'service_date', 'ticket_no'),), 'indexes': [Index(fields=['hall_id', 'taken_at'])], 'pk_attr': 'id', 'table_description': 'Queue history: one row per ticket (取号) with its times and outcome, built from the queue'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Slot',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('hall', fields.ForeignKeyField('suban.Hall', source_field='hall_id', db_constraint=True, to_field='hall_id', related_name='slots', on_delete=OnDelete.CASCADE)),
+                ('category', fields.CharField(max_length=32)),
+                ('date', fields.DateField()),
+                ('start', fields.TimeField(auto_now=False, auto_now_add=False)),
+                ('end', fields.TimeField(auto_now=False, auto_now_add=False)),
+                ('window', fields.CharField(null=True, max_length=16)),
+                ('capacity', fields.IntField()),
+                ('reserved', fields.IntField(default=0)),
+                ('booked', fields.IntField(default=0)),
+                ('invited', fields.IntField(default=0)),
+                ('created_by', fields.ForeignKeyField('suban.StaffUser', source_field='created_by_id', null=True, db_constraint=True, to_field='id', related_name='slots', on_delete=OnDelete.SET_NULL)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'hall_slot', 'app': 'suban', 'unique_together': (('hall', 'category', 'date', 'start', 'window'),), 'indexes': [Index(fields=['hall_id', 'date', 'category'])], 'pk_attr': 'id', 'table_description': 'Bookable capacity of a hall for one category and time range. ``booked`` and ``invited``'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Appointment',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('slot', fields.ForeignKeyField('suban.Slot', source_field='slot_id', db_constraint=True, to_field='id', related_name='appointments', on_delete=OnDelete.RESTRICT)),
+                ('person', fields.ForeignKeyField('suban.Person', source_field='person_id', db_constraint=True, to_field='id', related_name='appointments', on_delete=OnDelete.CASCADE)),
+                ('active_slot_id', fields.BigIntField(null=True)),
+                ('taxpayer', fields.ForeignKeyField('suban.Taxpayer', source_field='taxpayer_id', null=True, db_constraint=True, to_field='id', related_name='appointments', on_delete=OnDelete.SET_NULL)),
+                ('status', fields.CharField(default='booked', max_length=16)),
+                ('source', fields.CharField(default='self', max_length=16)),
+                ('note_sealed', fields.TextField(null=True, unique=False)),
+                ('ticket_no', fields.CharField(null=True, max_length=16)),
+                ('reminded_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('cancelled_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('version', fields.IntField(default=1)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+            ],
+            options={'table': 'hall_appointment', 'app': 'suban', 'unique_together': (('person', 'active_slot_id'),), 'pk_attr': 'id', 'table_description': "A person's place in a slot, booked by the person or accepted from a staff invitation."},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Invitation',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('slot', fields.ForeignKeyField('suban.Slot', source_field='slot_id', db_constraint=True, to_field='id', related_name='invitations', on_delete=OnDelete.RESTRICT)),
+                ('person', fields.ForeignKeyField('suban.Person', source_field='person_id', db_constraint=True, to_field='id', related_name='invitations', on_delete=OnDelete.CASCADE)),
+                ('staff', fields.ForeignKeyField('suban.StaffUser', source_field='staff_id', null=True, db_constraint=True, to_field='id', related_name='invitations', on_delete=OnDelete.SET_NULL)),
+                ('message_sealed', fields.TextField(null=True, unique=False)),
+                ('status', fields.CharField(default='pending', max_length=16)),
+                ('appointment', fields.ForeignKeyField('suban.Appointment', source_field='appointment_id', null=True, db_constraint=True, to_field='id', related_name='invitation', on_delete=OnDelete.SET_NULL)),
+                ('expires_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('answered_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'hall_invitation', 'app': 'suban', 'pk_attr': 'id', 'table_description': "A staff invitation of a person into a slot's reserved capacity (two-way appointment)."},
+            bases=['Model'],
+        ),
+    ]
