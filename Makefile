@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PACKAGES := miniapp_api wecom forms hall auth wechat
 
-.PHONY: run test test-embedded test-postgres lint lock clean fonts fonts-note
+.PHONY: run test test-embedded test-postgres lint deploy-check lock clean fonts fonts-note
 
 # Receipts (回执) embed this TrueType CJK font (SUBAN_RECEIPT_FONT names another) and their tests
 # render them with poppler's pdftoppm. Neither is needed to run: receipts then name the
@@ -46,7 +46,11 @@ test-postgres: $(STAMP)
 		echo "skipping the PostgreSQL + Redis suite: nothing answers on 127.0.0.1:5432 and :6379"; \
 	fi
 
-test: lint test-embedded test-postgres
+# deploy/: Kubernetes manifests against the API schemas and `docker compose config`.
+deploy-check: $(STAMP)
+	BIN=$(BIN) bash deploy/check.sh
+
+test: lint deploy-check test-embedded test-postgres
 
 # Installs the receipt font and pdftoppm when root with apt-get; otherwise says what to run.
 fonts:

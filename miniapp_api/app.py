@@ -48,7 +48,7 @@ def create_app(
     config.FALLBACK_ERROR_FORMAT = "json"
     config.REQUEST_MAX_SIZE = 20 * 1024 * 1024  # attachments; JSON routes check their own limits
     config.KEEP_ALIVE_TIMEOUT = 75  # longer than nginx's upstream keepalive, so it closes first
-    config.PROXIES_COUNT = 0
+    config.PROXIES_COUNT = settings.proxies_count
     app: SubanApp = Sanic(
         name,
         config=config,

@@ -66,3 +66,10 @@ async def end_request(request: Request, response: BaseHTTPResponse) -> None:
 def setup_request_context(app: Sanic[Any, Any]) -> None:
     set_request_id_source(current_request_id)
     app.register_middleware(end_request, "response", priority=100)
+
+
+def client_address(request: Request) -> str:
+    """The client's address for per-address limits. Behind ``SUBAN_PROXIES_COUNT`` proxies Sanic
+    reads it from X-Forwarded-For (``remote_addr``); ``request.ip`` would be the proxy's, putting
+    every client behind nginx into one bucket."""
+    return request.remote_addr or request.ip or "unknown"

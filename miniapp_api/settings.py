@@ -23,6 +23,7 @@ from auth.staff import MIN_PASSWORD_LENGTH as MIN_STAFF_PASSWORD_LENGTH
 
 Environment = Literal["dev", "production"]
 PiiCipher = Literal["aes-256-gcm", "sm4-gcm"]
+GuideQr = Literal["local", "wxacode"]
 
 PII_KEY_BYTES: dict[str, int] = {name: cipher.key_bytes for name, cipher in CIPHERS.items()}
 DATABASE_SCHEMES = ("sqlite", "postgres", "postgresql", "asyncpg")
@@ -63,6 +64,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
+    # Proxies in front that append the client's address to X-Forwarded-For (nginx, an Ingress):
+    # with 0 the peer address is the client, and a forged header is ignored.
+    proxies_count: int = 0
     log_level: str = "INFO"
     simulator: bool = True
     pii_cipher: PiiCipher = "aes-256-gcm"
@@ -101,6 +105,9 @@ class Settings:
     progress_ip_limit: int = 300
     # The WeCom OA template of an enterprise's internal approval of a filing (issue 5).
     wecom_approval_template: str = "sim-approval-template"
+    # How guide QR codes are made: "local" draws a plain QR code (segno), "wxacode" asks WeChat
+    # for a mini-program code (getwxacodeunlimit). Default: local with the simulator on.
+    guide_qr: GuideQr = "local"
 
     @property
     def production(self) -> bool:
@@ -205,6 +212,7 @@ class Settings:
             host=host,
             port=port,
             workers=workers,
+            proxies_count=reader.integer("SUBAN_PROXIES_COUNT", d.proxies_count, 0, 10),
             log_level=reader.choice(
                 "SUBAN_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), d.log_level, upper=True
             ),
@@ -248,6 +256,9 @@ class Settings:
             ),
             wecom_approval_template=reader.text(
                 "SUBAN_WECOM_APPROVAL_TEMPLATE", d.wecom_approval_template
+            ),
+            guide_qr=reader.choice(  # type: ignore[arg-type]
+                "SUBAN_GUIDE_QR", ("local", "wxacode"), "local" if simulator else "wxacode"
             ),
             progress_ip_limit=reader.integer(
                 "SUBAN_PROGRESS_IP_LIMIT", d.progress_ip_limit, 1, 10_000_000
