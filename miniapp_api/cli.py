@@ -131,6 +131,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from miniapp_api.demo import load_demo
 
     settings = _settings()
+    if settings.production:
+        # Demo data brings a staff account with a published password and devices with a
+        # published secret.
+        return _fail(["SUBAN_ENV=production: the demo data is for development only"])
 
     async def run() -> int:
         problems = await probe_dependencies(settings, redis=False)

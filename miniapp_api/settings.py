@@ -181,6 +181,11 @@ class Settings:
             reader.fail("SUBAN_SIMULATOR", "the WeChat simulator must be off in production")
         if mode == "production" and redis_url.startswith("memory://"):
             reader.fail("SUBAN_REDIS_URL", "production needs a real Redis (redis:// or rediss://)")
+        if mode == "production" and database_url.startswith("sqlite"):
+            reader.fail(
+                "SUBAN_DATABASE_URL",
+                "production needs PostgreSQL (postgresql://); SQLite is the one-laptop default",
+            )
 
         def secret(name: str, default: str) -> str:
             # With the simulator on, the simulator's own credentials are the defaults; against the
@@ -190,6 +195,9 @@ class Settings:
             return reader.required(name)
 
         pii_keys = reader.pii_keys("SUBAN_PII_KEYS", pii_cipher)
+        if mode == "production" and any(k.key in _dev_pii_keys(var_dir) for k in pii_keys):
+            # A key generated on a laptop has lived in a plain file there and in its backups.
+            reader.fail("SUBAN_PII_KEYS", "a generated development key is not a production key")
         if not pii_keys and not reader.has_errors_for("SUBAN_PII_KEYS"):
             if mode == "production":
                 reader.fail("SUBAN_PII_KEYS", "required in production (v1:<base64>,v2:<base64>)")
@@ -269,6 +277,16 @@ class Settings:
                 "SUBAN_DEMO_STAFF_PASSWORD",
                 f"must be at least {MIN_STAFF_PASSWORD_LENGTH} characters",
             )
+        if mode == "production":
+            # The simulator's credentials are published in this repository.
+            for name, value, simulated in (
+                ("SUBAN_WECHAT_SECRET", settings.wechat_secret, SIM_WECHAT_SECRET),
+                ("SUBAN_WECOM_SECRET", settings.wecom_secret, SIM_WECOM_SECRET),
+                ("SUBAN_WECOM_TOKEN", settings.wecom_token, SIM_WECOM_TOKEN),
+                ("SUBAN_WECOM_AES_KEY", settings.wecom_aes_key, SIM_WECOM_AES_KEY),
+            ):
+                if value == simulated:
+                    reader.fail(name, "the simulator's credential is not a production secret")
         reader.raise_if_failed()
         return settings
 
@@ -494,6 +512,17 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _dev_pii_keys(var_dir: Path) -> set[bytes]:
+    """The keys the embedded default generated into this var dir, of any cipher."""
+    found: set[bytes] = set()
+    for path in var_dir.glob("pii-key.*"):
+        try:
+            found.add(base64.b64decode(path.read_text(encoding="ascii").partition(":")[2].strip()))
+        except (OSError, UnicodeDecodeError, binascii.Error, ValueError):
+            continue
+    return found
 
 
 def load_or_create_dev_pii_key(var_dir: Path, cipher: str) -> PiiKey:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,28 @@ def test_worker_needs_a_real_redis(tmp_path: Path) -> None:
     done = run_cli("worker", env={"SUBAN_VAR_DIR": str(tmp_path)})
     assert done.returncode == 2
     assert "SUBAN_REDIS_URL=memory://" in done.stderr
+
+
+def test_demo_data_is_refused_in_production(tmp_path: Path) -> None:
+    key = base64.b64encode(b"k" * 32).decode()
+    done = run_cli(
+        "demo",
+        env={
+            "SUBAN_VAR_DIR": str(tmp_path),
+            "SUBAN_ENV": "production",
+            "SUBAN_DATABASE_URL": "postgresql://u:p@127.0.0.1:9/suban",
+            "SUBAN_REDIS_URL": "redis://127.0.0.1:9/0",
+            "SUBAN_PII_KEYS": f"v1:{key}",
+            "SUBAN_WECHAT_APPID": "wx123",
+            "SUBAN_WECHAT_SECRET": "s",
+            "SUBAN_WECOM_CORP_ID": "ww123",
+            "SUBAN_WECOM_SECRET": "s",
+            "SUBAN_WECOM_AGENT_ID": "1000005",
+            "SUBAN_WECOM_TOKEN": "t",
+            "SUBAN_WECOM_AES_KEY": "a" * 43,
+        },
+    )
+    assert done.returncode == 2
+    assert (
+        done.stderr.strip() == "suban: SUBAN_ENV=production: the demo data is for development only"
+    )

@@ -144,6 +144,82 @@ def test_production_with_everything_given(tmp_path: Path) -> None:
     assert [k.version for k in s.pii_keys] == ["v1", "v2"]
 
 
+def _production(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    key = base64.b64encode(b"k" * 32).decode()
+    return (
+        _env(
+            tmp_path,
+            SUBAN_ENV="production",
+            SUBAN_REDIS_URL="redis://127.0.0.1:6379/0",
+            SUBAN_DATABASE_URL="postgresql://u:p@db:5432/suban",
+            SUBAN_PII_KEYS=f"v1:{key}",
+            SUBAN_WECHAT_APPID="wx123",
+            SUBAN_WECHAT_SECRET="s",
+            SUBAN_WECOM_CORP_ID="ww123",
+            SUBAN_WECOM_SECRET="s",
+            SUBAN_WECOM_AGENT_ID="1000005",
+            SUBAN_WECOM_TOKEN="t",
+            SUBAN_WECOM_AES_KEY="a" * 43,
+        )
+        | overrides
+    )
+
+
+def test_production_refuses_what_is_only_fit_for_a_laptop(tmp_path: Path) -> None:
+    # The embedded stores, one clear line each.
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(
+            _production(
+                tmp_path,
+                SUBAN_DATABASE_URL=f"sqlite://{tmp_path}/suban.sqlite3",
+                SUBAN_REDIS_URL="memory://",
+            )
+        )
+    text = "\n".join(caught.value.lines)
+    assert (
+        f"SUBAN_DATABASE_URL=sqlite://{tmp_path}/suban.sqlite3: production needs PostgreSQL" in text
+    )
+    assert "SUBAN_REDIS_URL=memory://: production needs a real Redis" in text
+    # The simulator's published credentials, given by hand.
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(
+            _production(
+                tmp_path,
+                SUBAN_WECHAT_SECRET="wx-sim-secret",
+                SUBAN_WECOM_SECRET="ww-sim-secret",
+                SUBAN_WECOM_TOKEN="sim-callback-token",
+                SUBAN_WECOM_AES_KEY="c2ltdWxhdG9yLWFlcy1rZXktZm9yLWRldi1tb2RlLTA",
+            )
+        )
+    lines = caught.value.lines
+    assert sorted(line.split("=", 1)[0] for line in lines) == [
+        "SUBAN_WECHAT_SECRET",
+        "SUBAN_WECOM_AES_KEY",
+        "SUBAN_WECOM_SECRET",
+        "SUBAN_WECOM_TOKEN",
+    ]
+    assert all(
+        line.endswith("the simulator's credential is not a production secret") for line in lines
+    )
+    assert not any("sim-secret" in line for line in lines)  # secrets are never echoed
+    # The simulator itself.
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(_production(tmp_path, SUBAN_SIMULATOR="1"))
+    assert any("must be off in production" in line for line in caught.value.lines)
+
+
+def test_production_refuses_a_generated_development_pii_key(tmp_path: Path) -> None:
+    dev = Settings.from_env(_env(tmp_path)).pii_keys[0]  # the embedded default writes it
+    encoded = base64.b64encode(dev.key).decode()
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(_production(tmp_path, SUBAN_PII_KEYS=f"v1:{encoded}"))
+    assert caught.value.lines == [
+        "SUBAN_PII_KEYS=<hidden>: a generated development key is not a production key"
+    ]
+    # Any other key is fine beside it.
+    assert Settings.from_env(_production(tmp_path)).production
+
+
 @pytest.mark.parametrize(
     ("name", "value", "why"),
     [
