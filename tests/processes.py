@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
@@ -100,3 +101,52 @@ async def serving_in_loop(app: Sanic[Any, Any], host: str, port: int) -> AsyncIt
         if closing is not None:
             await closing
         await server.after_stop()
+
+
+@contextmanager
+def suban_with_simulator(
+    tmp_path: Path,
+    *,
+    database_url: str,
+    redis_url: str,
+    pii_keys: str,
+    workers: int = 2,
+    env: dict[str, str] | None = None,
+) -> Iterator[tuple[str, str]]:
+    """``suban serve`` with ``workers`` workers and the WeChat simulator, each its own process;
+    yields (app base URL, simulator base URL). Logs go to ``tmp_path`` (serve.log, sim.log)."""
+    sim_port, port = free_port(), free_port()
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("SUBAN_")}
+    sim_base = f"http://127.0.0.1:{sim_port}"
+    serve_env = (
+        base_env
+        | {
+            "SUBAN_DATABASE_URL": database_url,
+            "SUBAN_VAR_DIR": str(tmp_path),
+            "SUBAN_PORT": str(port),
+            "SUBAN_WORKERS": str(workers),
+            "SUBAN_REDIS_URL": redis_url,
+            # Simulator credentials, but the API at the simulator process: with several workers the
+            # app cannot mount it in-process.
+            "SUBAN_WECHAT_API_BASE": f"{sim_base}/wechat",
+            "SUBAN_WECOM_API_BASE": f"{sim_base}/wecom",
+            "SUBAN_PII_KEYS": pii_keys,
+            "SUBAN_ENV": "dev",
+        }
+        | (env or {})
+    )
+    with (
+        running_process(
+            [sys.executable, "-m", "wechat.simulator", "--port", str(sim_port)],
+            ready_url=f"{sim_base}/control/counters",
+            log_path=tmp_path / "sim.log",
+            env=base_env,
+        ),
+        running_process(
+            [str(Path(sys.executable).with_name("suban")), "serve"],
+            ready_url=f"http://127.0.0.1:{port}/readyz",
+            log_path=tmp_path / "serve.log",
+            env=serve_env,
+        ),
+    ):
+        yield f"http://127.0.0.1:{port}", sim_base

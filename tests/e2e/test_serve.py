@@ -113,6 +113,8 @@ def test_production_mode_logs_json_and_mounts_no_simulator(
         "SUBAN_WECOM_API_BASE": closed,
     }
     log = tmp_path / "serve.log"
+    if database_url.startswith("sqlite"):
+        pytest.skip("production mode refuses SQLite; this runs in the PostgreSQL + Redis suite")
     try:
         redis_up = socket.create_connection(("127.0.0.1", 6379), timeout=1)
         redis_up.close()
