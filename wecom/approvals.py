@@ -164,6 +164,7 @@ async def apply_change(
         status=outcome, decided_at=at
     )
     if not claimed:
+        log.debug("approval %s already applied by another delivery", sp_no)
         return None
     try:
         return await lifecycle.transition(
