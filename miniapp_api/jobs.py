@@ -219,6 +219,9 @@ def setup_jobs(app: Sanic[Any, Any], settings: Settings) -> None:
             await runner.stop()
 
 
+JOB_COMPLETION_WAIT = 25
+
+
 def worker_settings(settings: Settings) -> type:
     """arq's WorkerSettings for ``suban worker``, built from our settings."""
 
@@ -271,6 +274,11 @@ def worker_settings(settings: Settings) -> type:
             "redis_settings": RedisSettings.from_dsn(settings.redis_url),
             "queue_name": QUEUE_NAME,
             "handle_signals": True,
+            # On SIGTERM: take no new job, let the running ones finish for this long, then
+            # cancel them; arq runs a cancelled job again, and every job here is safe to repeat
+            # (outbox claims are fenced, reminders and publications are conditional UPDATEs).
+            # Below the stop timeouts in deploy/ (systemd 60 s, Kubernetes 60 s).
+            "job_completion_wait": JOB_COMPLETION_WAIT,
         },
     )
 
