@@ -41,27 +41,45 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import collections
 import datetime
 import os
-import re
-import resource
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-TICKS = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness
+from harness import (
+    ROOT,
+    CpuMeter,
+    WrkFailed,
+    append_results,
+    code_version,
+    cpu_line,
+    disturbed_lines,
+    fresh_stores,
+    measure_again_if_disturbed,
+    profile_busier_worker,
+    rate_lines,
+    refuse_test_redis,
+    run_wrk,
+    scalar,
+    sql,
+    start,
+    suban_env,
+    tear_down,
+    wait_quiet,
+)
+
 LOGIN_PATH = "/api/v1/mp/login"
 
 LUA = """
@@ -88,242 +106,11 @@ end
 """
 
 
-# ---------------------------------------------------------------- CPU accounting from /proc
-
-
 @dataclass
-class Proc:
-    pid: int
-    ppid: int
-    pgid: int
-    comm: str
-    cmdline: str
-    ticks: int
-
-
-def processes() -> list[Proc]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2 :].split()
-        ticks = int(fields[11]) + int(fields[12])
-        found.append(Proc(int(entry), int(fields[1]), int(fields[2]), comm, cmdline, ticks))
-    return found
-
-
-def machine_ticks() -> tuple[int, int]:
-    """(busy, all) jiffies of the whole machine; steal counts as busy (someone used the core)."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    user, nice, system, idle, iowait, irq, softirq, steal = values[:8]
-    busy = user + nice + system + irq + softirq + steal
-    return busy, busy + idle + iowait
-
-
-class CpuMeter:
-    """CPU seconds per component between ``start`` and ``stop``."""
-
-    def __init__(self, groups: dict[str, int], database: str) -> None:
-        self.groups = groups  # name -> process group id
-        self.database = database
-
-    def sample(self) -> dict[str, float]:
-        out: dict[str, float] = collections.defaultdict(float)
-        self._foreign: dict[int, tuple[str, int]] = {}
-        for p in processes():
-            name = next((n for n, g in self.groups.items() if p.pgid == g), None)
-            if name is None and p.comm == "postgres" and f" {self.database} " in p.cmdline:
-                name = "postgres"
-            elif name is None and p.comm.startswith("redis-server"):
-                name = "redis"
-            if name is not None:
-                out[name] += p.ticks / TICKS
-            elif p.pid != os.getpid():
-                self._foreign[p.pid] = ((p.cmdline or p.comm)[:70].strip(), p.ticks)
-        busy, total = machine_ticks()
-        out["machine"] = busy / TICKS
-        out["machine_all"] = total / TICKS
-        own = resource.getrusage(resource.RUSAGE_CHILDREN)
-        out["wrk"] = own.ru_utime + own.ru_stime
-        return out
-
-    def start(self) -> None:
-        self._before = self.sample()
-        self._foreign_before = self._foreign
-
-    def stop(self) -> dict[str, float]:
-        after = self.sample()
-        grown = {
-            label: (ticks - self._foreign_before.get(pid, (label, ticks))[1]) / TICKS
-            for pid, (label, ticks) in self._foreign.items()
-        }
-        self.top_foreign = sorted(((v, k) for k, v in grown.items() if v >= 0.2), reverse=True)[:3]
-        used = {k: after.get(k, 0.0) - self._before.get(k, 0.0) for k in after}
-        known = sum(v for k, v in used.items() if k not in ("machine", "machine_all"))
-        used["other"] = max(0.0, used["machine"] - known)
-        return used
-
-
-def wait_quiet(limit: float = 0.15, timeout: float = 300) -> float:
-    """Wait until the machine is nearly idle (busy below ``limit`` for a second): this machine is
-    shared, and a test run beside the benchmark takes half of it. Returns the seconds waited."""
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        busy0, all0 = machine_ticks()
-        time.sleep(1)
-        busy1, all1 = machine_ticks()
-        if (busy1 - busy0) / max(all1 - all0, 1) < limit:
-            break
-    return time.monotonic() - t0
-
-
-# ---------------------------------------------------------------- wrk
-
-
-@dataclass
-class Round:
-    target: str
-    rps: float
-    requests: int
-    p50_ms: float
-    p99_ms: float
-    non2xx: int
-    socket_errors: int
-    cpu: dict[str, float]
+class Round(harness.Round):
     first_logins: int = 0
     sim_connections: int = 0
     seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
-
-
-def parse_wrk(out: str) -> dict[str, Any]:
-    def num(pattern: str, default: str = "0") -> str:
-        found = re.search(pattern, out)
-        return found.group(1) if found else default
-
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    return {
-        "rps": float(num(r"Requests/sec:\s+([\d.]+)")),
-        "requests": int(num(r"(\d+) requests in")),
-        "p50_ms": _ms(num(r"\s50%\s+([\d.]+\w+)", "0ms")),
-        "p99_ms": _ms(num(r"\s99%\s+([\d.]+\w+)", "0ms")),
-        "non2xx": int(num(r"Non-2xx or 3xx responses: (\d+)")),
-        "socket_errors": sum(int(x) for x in errors.groups()) if errors else 0,
-    }
-
-
-def count_connections(port: int) -> int:
-    out = subprocess.run(
-        ["ss", "-tnH", "state", "established", f"( dport = :{port} )"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout
-    return len(out.splitlines())
-
-
-def run_wrk(
-    url: str, seconds: int, clients: int, lua: Path | None, args: list[str], sim_port: int
-) -> tuple[dict[str, Any], int]:
-    cmd = ["wrk", "-t2", f"-c{clients}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
-    if lua is not None:
-        cmd += ["-s", str(lua)]
-    cmd += [url, *(["--", *args] if args else [])]
-    samples: list[int] = []
-
-    def sample_connections() -> None:
-        time.sleep(seconds / 2)
-        samples.append(count_connections(sim_port))
-
-    sampler = threading.Thread(target=sample_connections)
-    sampler.start()
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    sampler.join()
-    if done.returncode != 0:
-        raise WrkFailed(f"{' '.join(cmd)}: exit {done.returncode}: {done.stdout} {done.stderr}")
-    return parse_wrk(done.stdout), samples[0] if samples else 0
-
-
-class WrkFailed(RuntimeError):
-    pass
-
-
-# ---------------------------------------------------------------- processes under test
-
-
-def start(args: list[str], env: dict[str, str], url: str, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            break
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.3)
-    stop(proc)
-    raise SystemExit(f"{args} did not come up:\n{log.read_text()}")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the main process only (it stops its workers), SIGKILL the group if stuck."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
-def worker_pids(main_pid: int) -> list[int]:
-    return [p.pid for p in processes() if p.ppid == main_pid and "spawn_main" in p.cmdline]
-
-
-async def admin_sql(pg: str, *statements: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(f"{pg}/postgres")
-    try:
-        for statement in statements:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
-async def sql(dsn: str, statement: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
-async def scalar(dsn: str, query: str) -> int:
-    import asyncpg
-
-    conn = await asyncpg.connect(dsn)
-    try:
-        return int(await conn.fetchval(query))
-    finally:
-        await conn.close()
 
 
 NEVER_AGAIN = 10**8  # an openid range no run wraps around: every login a first login
@@ -340,14 +127,6 @@ async def seed_accounts(dsn: str, prefix: str, count: int) -> None:
         f"FROM (SELECT '{prefix}-' || lpad(g::text, 8, '0') AS o "
         f"FROM generate_series(0, {count - 1}) g) s",
     )
-
-
-def flush_redis(url: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    client.close()
 
 
 # ---------------------------------------------------------------- round trips per login
@@ -497,52 +276,6 @@ BUCKETS: list[tuple[str, tuple[str, ...]]] = [
 ]
 
 
-def bucket_of(stack: str) -> str:
-    # The deepest frame that belongs to a known library decides (leaf first).
-    for frame in reversed(stack.split(";")):
-        for name, markers in BUCKETS:
-            if any(m in frame for m in markers):
-                return name
-    return "other (asyncio, stdlib, event loop)"
-
-
-def profile_worker(
-    pid: int, seconds: int, out: Path
-) -> tuple[dict[str, float], dict[str, int], int]:
-    py_spy = Path(sys.executable).parent / "py-spy"
-    subprocess.run(
-        [
-            str(py_spy),
-            "record",
-            "--pid",
-            str(pid),
-            "--duration",
-            str(seconds),
-            "--rate",
-            "100",
-            "--format",
-            "raw",
-            "--nonblocking",
-            "--threads",
-            "-o",
-            str(out),
-        ],
-        capture_output=True,
-        check=True,
-    )
-    counts: dict[str, float] = collections.Counter()
-    threads: dict[str, int] = collections.Counter()
-    total = 0
-    for line in out.read_text().splitlines():
-        stack, _, n = line.rpartition(" ")
-        # With --threads the first frame is "thread (TID): NAME".
-        threads[stack.split(";", 1)[0].partition(": ")[2] or "?"] += int(n)
-        counts[bucket_of(stack)] += int(n)
-        total += int(n)
-    shares = {k: v / total for k, v in sorted(counts.items(), key=lambda kv: -kv[1])}
-    return shares, dict(threads), total
-
-
 def top_frames(raw: Path, limit: int = 12) -> list[tuple[str, float]]:
     incl: dict[str, int] = collections.Counter()
     total = 0
@@ -575,45 +308,20 @@ def main() -> None:
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/13")
     parser.add_argument("--note", default="", help="a word about this run, kept in the results")
     opts = parser.parse_args()
-    if opts.redis.rstrip("/").endswith("/14"):
-        raise SystemExit("Redis db 14 belongs to the test suite; pick another (--redis)")
+    refuse_test_redis(opts.redis)
     bindir = Path(sys.executable).parent
     tmp = Path(tempfile.mkdtemp(prefix="suban-bench-login-"))
     database_url = f"{opts.pg}/{opts.db}" + (f"?{opts.db_params}" if opts.db_params else "")
     sim_port, bare_port, suban_port = 8903, 8101, 8102
-    key = base64.b64encode(os.urandom(32)).decode()
-    env = os.environ | {
-        "SUBAN_ENV": "production",
-        "SUBAN_SIMULATOR": "0",
-        "SUBAN_WORKERS": "2",
-        "SUBAN_HOST": "127.0.0.1",
-        "SUBAN_PORT": str(suban_port),
-        "SUBAN_VAR_DIR": str(tmp),
+    env = suban_env(
+        pg=opts.pg, db=opts.db, redis=opts.redis, var_dir=tmp, sim_port=sim_port, port=suban_port
+    ) | {
         "SUBAN_DATABASE_URL": database_url,
-        "SUBAN_REDIS_URL": opts.redis,
-        "SUBAN_PII_KEYS": f"v1:{key}",
-        # The simulator's own credentials (wechat/simulator/config.py defaults).
-        "SUBAN_WECHAT_APPID": "wx-sim-appid",
-        "SUBAN_WECHAT_SECRET": "wx-sim-secret",
-        "SUBAN_WECHAT_API_BASE": f"http://127.0.0.1:{sim_port}/wechat",
-        "SUBAN_WECOM_CORP_ID": "ww-sim-corp",
-        "SUBAN_WECOM_SECRET": "ww-sim-secret",
-        "SUBAN_WECOM_AGENT_ID": "1000002",
-        "SUBAN_WECOM_TOKEN": "sim-callback-token",
-        "SUBAN_WECOM_AES_KEY": "c2ltdWxhdG9yLWFlcy1rZXktZm9yLWRldi1tb2RlLTA",
-        "SUBAN_WECOM_API_BASE": f"http://127.0.0.1:{sim_port}/wecom",
         "BENCH_WECHAT_API_BASE": f"http://127.0.0.1:{sim_port}/wechat",
     }
     lua = tmp / "login.lua"
     lua.write_text(LUA)
-    asyncio.run(
-        admin_sql(
-            opts.pg,
-            f'DROP DATABASE IF EXISTS "{opts.db}" WITH (FORCE)',
-            f'CREATE DATABASE "{opts.db}"',
-        )
-    )
-    flush_redis(opts.redis)
+    fresh_stores(opts.pg, opts.db, opts.redis)
     servers: dict[str, subprocess.Popen[bytes]] = {}
     rounds: list[Round] = []
     lines: list[str] = []
@@ -660,19 +368,16 @@ def main() -> None:
             return [str(offset[target]), str(count), "2", prefix] if script else []
 
         def measure(target: str, seconds: int) -> Round:
-            # A round that other processes disturbed (over 15% of the busy CPU) is measured again,
-            # twice at most; the report counts these and names who it was.
-            for attempt in range(3):
+            # wait_quiet inside: a round measured again waits for a quiet machine again.
+            def once() -> Round:
                 waited = wait_quiet()
                 r = measure_once(target, seconds)
                 r.extra["waited"] = waited
-                share = r.cpu["other"] / max(r.cpu["machine"], 1e-9)
-                if share <= 0.15 or attempt == 2:
-                    return r
-                who = "; ".join(f"{label} {sec:.1f} s" for sec, label in meter.top_foreign)
-                print(f"{target}: other processes took {share:.0%} ({who}); again", file=sys.stderr)
-                repeated.append(f"{target} {share:.0%} ({who or 'short-lived processes'})")
-            raise AssertionError("unreachable")
+                return r
+
+            r = measure_again_if_disturbed(once, meter, 2, repeated)
+            assert isinstance(r, Round)
+            return r
 
         def measure_once(target: str, seconds: int) -> Round:
             url, script, _, _ = targets[target]
@@ -726,33 +431,26 @@ def main() -> None:
         profile_lines: list[str] = []
         if opts.profile_seconds:
             wait_quiet()
-            before = {p.pid: p.ticks for p in processes()}
-            workers = worker_pids(servers["suban"].pid)
             # Profile the busier worker while wrk loads both (this round is not counted).
             url, script, _, _ = targets["suban repeat"]
-            holder: dict[str, Any] = {}
-
-            def load() -> None:
-                holder["wrk"] = run_wrk(
+            raw = tmp / "suban-worker.pyspy.txt"
+            prof = profile_busier_worker(
+                servers["suban"].pid,
+                opts.profile_seconds,
+                raw,
+                BUCKETS,
+                lambda: run_wrk(
                     url,
                     opts.profile_seconds + 2,
                     opts.clients,
                     script,
                     wrk_args("suban repeat"),
                     sim_port,
-                )
-
-            loader = threading.Thread(target=load)
-            loader.start()
-            time.sleep(1)
-            now = {p.pid: p.ticks for p in processes()}
-            pid = max(workers, key=lambda w: now.get(w, 0) - before.get(w, 0))
-            busy0 = next(p.ticks for p in processes() if p.pid == pid)
-            raw = tmp / "suban-worker.pyspy.txt"
-            profile, threads, samples = profile_worker(pid, opts.profile_seconds, raw)
-            busy = (next(p.ticks for p in processes() if p.pid == pid) - busy0) / TICKS
-            loader.join()
-            wrk_result = holder["wrk"][0]
+                )[0],
+            )
+            profile, threads, samples, pid = prof.shares, prof.threads, prof.samples, prof.pid
+            busy = prof.busy * opts.profile_seconds
+            wrk_result = prof.load
             profile_lines = [
                 f"  profile: py-spy 100 Hz, {opts.profile_seconds} s, one suban worker (pid {pid}) "
                 f"under repeat-login load ({wrk_result['rps']:.0f} logins/s both workers); "
@@ -763,36 +461,14 @@ def main() -> None:
                 *(f"      {share:6.1%}  {frame}" for frame, share in top_frames(raw)),
             ]
     finally:
-        for name in ("suban", "bare", "simulator"):
-            if name in servers:
-                stop(servers[name])
-        try:
-            asyncio.run(admin_sql(opts.pg, f'DROP DATABASE IF EXISTS "{opts.db}" WITH (FORCE)'))
-        finally:
-            flush_redis(opts.redis)
+        tear_down(servers, opts.pg, opts.db, opts.redis)
 
     lines = report(opts, rounds, probe, seq, client_lines, profile_lines)
     if repeated:
         lines.insert(
             1, "  rounds measured again (other processes on the machine): " + ", ".join(repeated)
         )
-    text = "\n".join(lines)
-    print(text)
-    results = ROOT / "bench" / "results" / "login.txt"
-    results.parent.mkdir(exist_ok=True)
-    with results.open("a") as out:
-        out.write(text + "\n")
-
-
-def code_version() -> str:
-    """The commit measured, and which files of the login path differ from it (work in progress)."""
-    git = ["git", "-C", str(ROOT)]
-    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    paths = ["auth", "wechat", "miniapp_api"]
-    changed = subprocess.run(
-        [*git, "diff", "--name-only", "HEAD", "--", *paths], capture_output=True, text=True
-    ).stdout.split()
-    return head.stdout.strip() + (f" + uncommitted {' '.join(changed)}" if changed else "")
+    append_results("login.txt", "\n".join(lines))
 
 
 def report(
@@ -812,23 +488,13 @@ def report(
         f"{stamp}  {os.cpu_count()} cores, wrk -t2 -c{opts.clients} -d{opts.seconds}s x "
         f"{opts.rounds} per target, alternating; jscode2session +{opts.latency_ms} ms; "
         f"{opts.openids} openids round-robin; suban 2 workers, PostgreSQL + Redis, production; "
-        f"code {code_version()}"
+        f"code {code_version(['auth', 'wechat', 'miniapp_api'])}"
         + (f"; db params {opts.db_params}" if opts.db_params else "")
         + (f"; {opts.note}" if opts.note else ""),
     ]
     components = ("suban", "bare", "simulator", "postgres", "redis", "wrk", "other")
     for target, rs in by.items():
-        lines.append(
-            f"  {target:13s} req/s {' '.join(f'{r.rps:.0f}' for r in rs)}  median {med[target]:.0f}"
-        )
-        lines.append(
-            "                p50 ms "
-            + " ".join(f"{r.p50_ms:.0f}" for r in rs)
-            + "  p99 ms "
-            + " ".join(f"{r.p99_ms:.0f}" for r in rs)
-            + f"  non-2xx {sum(r.non2xx for r in rs)}  socket errors "
-            + f"{sum(r.socket_errors for r in rs)}"
-        )
+        lines += rate_lines(target, rs, 13)
         if target != "bare /healthz":
             lines.append(
                 "                WeChat calls in flight, at least (Little: logins/s x latency) "
@@ -841,24 +507,8 @@ def report(
                 "                accounts created / logins completed (a round's last requests "
                 "finish after wrk stops) " + " ".join(f"{r.first_logins}/{r.requests}" for r in rs)
             )
-        cpu = {
-            c: statistics.median(r.cpu.get(c, 0.0) / max(r.requests, 1) * 1e6 for r in rs)
-            for c in components
-        }
-        util = statistics.median(r.cpu["machine"] / max(r.cpu["machine_all"], 1e-9) for r in rs)
-        lines.append(
-            "                CPU us/request "
-            + ", ".join(f"{c} {v:.0f}" for c, v in cpu.items() if v >= 0.5)
-            + f"; total {sum(cpu.values()):.0f}; machine busy {util:.0%}"
-        )
-    # "other" is the machine's CPU outside the processes under test: kernel work on their behalf
-    # (a few %), or someone else's load, which makes the run useless for absolute numbers.
-    others = [r.cpu["other"] / max(r.cpu["machine"], 1e-9) for r in rounds]
-    if max(others, default=0) > 0.15:
-        lines.append(
-            f"  DISTURBED: other processes used up to {max(others):.0%} of the machine's busy CPU "
-            f"in a round (median {statistics.median(others):.0%}); compare this run with care"
-        )
+        lines.append(cpu_line(rs, components, " " * 16))
+    lines += disturbed_lines(rounds)
     b, h = med["bare /login"], med["bare /healthz"]
     lines.append(
         f"  ratios: bare /login / bare /healthz {b / h:.3f}; "

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from auth.pii import Keyring
@@ -36,10 +37,17 @@ def _title(code: str) -> str:
     return spec.title if spec is not None else code
 
 
-async def public_entry(submission: Submission) -> dict[str, Any]:
+async def public_entry(
+    submission: Submission, timeline: Sequence[SubmissionEvent] | None = None
+) -> dict[str, Any]:
     """What the cache holds: the checks and the public answer (timeline notes left out: a
-    company's taxpayer id is public, so this check is weaker than a login)."""
-    events = await SubmissionEvent.filter(submission_id=submission.id).order_by("id")
+    company's taxpayer id is public, so this check is weaker than a login). ``timeline``, when
+    the caller holds the whole of it (a filing just written), saves reading it back."""
+    events = (
+        timeline
+        if timeline is not None
+        else await SubmissionEvent.filter(submission_id=submission.id).order_by("id")
+    )
     return {
         "checks": [c for c in (submission.check_applicant, submission.check_taxpayer) if c],
         "view": {
@@ -66,11 +74,14 @@ def _dump(entry: dict[str, Any]) -> str:
     return json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
 
 
-async def refresh(redis: Any, submission: Submission) -> None:
-    """Rewrite the cached entry after a change committed. Never raises: the entry's expiry is
-    the fallback, and the change itself is already safe in the database."""
+async def refresh(
+    redis: Any, submission: Submission, timeline: Sequence[SubmissionEvent] | None = None
+) -> None:
+    """Rewrite the cached entry after a change committed (``timeline``: the submission's whole
+    timeline, when the caller has it). Never raises: the entry's expiry is the fallback, and the
+    change itself is already safe in the database."""
     try:
-        entry = await public_entry(submission)
+        entry = await public_entry(submission, timeline)
         await redis.set(cache_key(submission.tracking_no), _dump(entry), ex=CACHE_SECONDS)
     except Exception:
         log.warning("progress cache not refreshed for submission %s", submission.id, exc_info=True)

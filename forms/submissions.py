@@ -16,17 +16,18 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from auth import clock
+from auth import audit, clock
 from auth.audit import Actor
 from auth.authorizations import NotPermitted, TaxpayerUnknown, permissions_on
 from auth.models import Person, Taxpayer
 from auth.pii import Keyring
 from forms import lifecycle
 from forms.catalogue import FormSpec
-from forms.models import Draft, Submission
+from forms.models import Draft, Submission, SubmissionEvent
 from forms.tax import QuoteRefused, quote_for_proxy_invoice
 from forms.tracking import new_tracking_no
 from forms.validation import FilingContext, FormInvalid, validate
@@ -172,6 +173,16 @@ async def find_same_key(person: Person, key: str, digest: str) -> Submission | N
     return existing
 
 
+@dataclass(frozen=True)
+class Filed:
+    """What filing gave: the submission, whether this call filed it (``False``: the key had
+    filed it before), and the timeline it was filed with (empty for a replay)."""
+
+    submission: Submission
+    created: bool
+    timeline: tuple[SubmissionEvent, ...] = ()
+
+
 async def file_submission(
     *,
     spec: FormSpec,
@@ -184,12 +195,10 @@ async def file_submission(
     keyring: Keyring,
     notice: lifecycle.Notice,
     now: datetime | None = None,
-) -> tuple[Submission, bool]:
-    """File it (``True``), or give back the submission this key already filed (``False``)."""
+) -> Filed:
+    """File it, or give back the submission this key already filed. The row, its sealed data,
+    its first timeline event, its announcements and its audit event are one transaction."""
     at = clock.local(now) if now else clock.now()
-    existing = await find_same_key(filer.person, idempotency_key, digest)
-    if existing is not None:
-        return existing, False
     person = filer.person
     id_number = keyring.open(
         person.id_number_sealed or "", table="person", column="id_number", row_id=person.id
@@ -198,8 +207,12 @@ async def file_submission(
     for _ in range(5):
         tracking_no = new_tracking_no(at.date())
         try:
-            async with in_transaction():
+            async with in_transaction() as conn:
+                # The sealed data is bound to the row id: drawn first, so the row is written
+                # once, complete (no UPDATE after the INSERT).
+                row_id = await _new_submission_id(conn)
                 submission = await Submission.create(
+                    id=row_id,
                     tracking_no=tracking_no,
                     form_code=spec.code,
                     form_version=spec.version,
@@ -207,7 +220,7 @@ async def file_submission(
                     applicant=person,
                     status=status,
                     version=1,
-                    data_sealed="",
+                    data_sealed=seal_data(keyring, "submission", row_id, checked.data),
                     quote=checked.quote,
                     total_incl_tax=checked.total,
                     idempotency_key=idempotency_key,
@@ -220,25 +233,42 @@ async def file_submission(
                     ),
                     submitted_at=at,
                 )
-                submission.data_sealed = seal_data(
-                    keyring, "submission", submission.id, checked.data
-                )
-                await submission.save(update_fields=["data_sealed"])
-                await lifecycle.record_event(
+                event = await lifecycle.record_event(
                     submission, action="submit", from_status=None, actor=actor, at=at
                 )
                 await lifecycle.announce(submission, notice, at)
                 if draft_id is not None:
                     await Draft.filter(id=draft_id, person_id=person.id).delete()
+                await audit.record(
+                    "submission.file",
+                    actor,
+                    target=f"submission:{submission.id}",
+                    details={"form": spec.code, "status": submission.status},
+                    at=at,
+                )
         except IntegrityError:
-            # Either the same key raced in from a parallel request, or (rarely) the tracking
-            # number was taken: the first is answered as a retry, the second tried again.
+            # Either the same key was used before or raced in from a parallel request (the
+            # unique (applicant, idempotency_key) pair), or, rarely, the tracking number was
+            # taken: the first is answered as a retry, the second tried again.
             existing = await find_same_key(person, idempotency_key, digest)
             if existing is not None:
-                return existing, False
+                return Filed(existing, False)
             continue
-        return submission, True
+        return Filed(submission, True, (event,))
     raise RuntimeError("no free tracking number after five tries")
+
+
+async def _new_submission_id(conn: BaseDBAsyncClient) -> int:
+    """The next row id, inside the filing's transaction. PostgreSQL draws it from the column's
+    sequence (no two transactions ever get the same); SQLite has no sequences, but the embedded
+    store runs in one process whose transactions take turns on one connection, so the highest id
+    plus one is free (another process racing in would fail the INSERT and be tried again)."""
+    if conn.capabilities.dialect == "postgres":
+        query = "SELECT nextval(pg_get_serial_sequence('submission', 'id')) AS id"
+    else:
+        query = "SELECT COALESCE(MAX(id), 0) + 1 AS id FROM submission"
+    rows = await conn.execute_query_dict(query)
+    return int(rows[0]["id"])
 
 
 async def readable_by(person: Person, submission: Submission, now: datetime) -> bool:
@@ -260,6 +290,7 @@ async def may_decide_internally(person: Person, submission: Submission, now: dat
 
 
 __all__ = [
+    "Filed",
     "Filer",
     "FilingRefused",
     "IdempotencyConflict",

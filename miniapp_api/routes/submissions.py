@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +25,7 @@ from auth.masking import mask_name
 from auth.models import Person, Taxpayer
 from forms import lifecycle, progress
 from forms.catalogue import catalogue
-from forms.models import Submission
+from forms.models import Submission, SubmissionEvent
 from forms.receipt import ReceiptView, TimelineEntry, render_receipt
 from forms.submissions import (
     APPROVER_PERMISSION,
@@ -81,11 +82,14 @@ class FilingSettingsBody(BaseModel):
     internal_approval_required: bool
 
 
-async def after_change(request: Request, submission: Submission) -> None:
-    """After a change committed: refresh the public progress answer, file the WeCom approval
-    of a filing that waits for one, and ask the worker to deliver what the change wrote into the
-    outbox (the periodic run delivers it anyway if this nudge is lost)."""
-    await progress.refresh(request.app.ctx.redis, submission)
+async def after_change(
+    request: Request, submission: Submission, timeline: Sequence[SubmissionEvent] | None = None
+) -> None:
+    """After a change committed: refresh the public progress answer (from ``timeline`` when the
+    caller holds the whole of it), file the WeCom approval of a filing that waits for one, and
+    ask the worker to deliver what the change wrote into the outbox (the periodic run delivers it
+    anyway if this nudge is lost)."""
+    await progress.refresh(request.app.ctx.redis, submission, timeline)
     if submission.status == "pending_internal":
         await ask_wecom_approval(request, submission)
     try:
@@ -151,7 +155,7 @@ async def create(request: Request) -> HTTPResponse:
         checked = check_form(
             spec, filer, body.data, today=now.date(), iit_at_issue=settings.iit_at_issue
         )
-        submission, created = await file_submission(
+        filed = await file_submission(
             spec=spec,
             filer=filer,
             checked=checked,
@@ -165,15 +169,12 @@ async def create(request: Request) -> HTTPResponse:
         )
     except FilingRefused as exc:
         raise filing.refused(exc) from exc
-    if created:
-        await audit.record(
-            "submission.file",
-            caller.actor,
-            target=f"submission:{submission.id}",
-            details={"form": spec.code, "status": submission.status},
-        )
-        await after_change(request, submission)
-    return json({**_created(submission), "replayed": not created}, status=201 if created else 200)
+    if filed.created:
+        await after_change(request, filed.submission, filed.timeline)
+    return json(
+        {**_created(filed.submission), "replayed": not filed.created},
+        status=201 if filed.created else 200,
+    )
 
 
 @bp.get("/submissions", name="submission_list")

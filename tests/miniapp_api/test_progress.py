@@ -4,8 +4,11 @@ an unknown number, and guessing is rate limited."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
+from forms import progress
+from forms.models import Submission
 from miniapp_api.settings import Settings
 from tests.conftest import LiveServer, serve_app
 from tests.miniapp_api.filing_helpers import SHOP, filed, person_token, reviewer_token, staff_act
@@ -87,3 +90,16 @@ async def test_a_lost_cache_entry_is_loaded_again(live: LiveServer) -> None:
     assert r.status_code == 200
     assert r.json()["status"] == "submitted"
     assert await live.app.ctx.redis.exists(f"suban:progress:{tracking_no}")
+
+
+async def test_a_fresh_filing_is_cached_as_the_database_would_answer(live: LiveServer) -> None:
+    chen = await person_token(live)
+    tracking_no = (await filed(live, chen, "proxy_invoice", taxpayer_id=SHOP))["tracking_no"]
+    # Written at filing from the rows in hand: the same entry as one read back from the database.
+    cached = json.loads(await live.app.ctx.redis.get(progress.cache_key(tracking_no)))
+    submission = await Submission.get(tracking_no=tracking_no)
+    assert cached == await progress.public_entry(submission)
+    assert [e["action"] for e in cached["view"]["timeline"]] == ["submit"]
+    r = await live.http.get(PROGRESS, params={"tracking_no": tracking_no, "check": CHEN[1][-4:]})
+    assert r.status_code == 200
+    assert r.json() == cached["view"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from auth.models import OutboxMessage
+from auth.models import AuditEvent, OutboxMessage
 from forms.models import Submission, SubmissionEvent
 from forms.tracking import normalize_tracking_no
 from tests.conftest import LiveServer
@@ -138,6 +138,25 @@ async def test_the_same_idempotency_key_gives_the_same_submission(live: LiveServ
         answers[0].json()["id"]
     }
     assert await Submission.filter(idempotency_key=key).count() == 1
+
+
+async def test_a_filing_and_its_audit_event_are_written_together(live: LiveServer) -> None:
+    chen = await person_token(live)
+    key = f"audit-{uuid.uuid4().hex}"
+    first = await file(live, chen, "proxy_invoice", proxy_invoice_data(), SHOP, key=key)
+    again = await file(live, chen, "proxy_invoice", proxy_invoice_data(), SHOP, key=key)
+    assert (first.status_code, again.status_code) == (201, 200)
+    sid = first.json()["id"]
+    events = await AuditEvent.filter(action="submission.file", target=f"submission:{sid}")
+    # One event, written in the filing's transaction (a replay adds none).
+    assert len(events) == 1
+    assert events[0].actor_kind == "mp"
+    assert events[0].details == {"form": "proxy_invoice", "status": "submitted"}
+    submission = await Submission.get(id=sid)
+    assert events[0].at == submission.submitted_at
+    # Sealed before the row was written, bound to the row's id: it opens as that row's data.
+    detail = (await live.http.get(f"{API}/{sid}", headers=auth(chen))).json()
+    assert detail["data"] == proxy_invoice_data()
 
 
 async def test_the_idempotency_key_is_required_and_checked(live: LiveServer) -> None:
