@@ -15,6 +15,7 @@ from wechat.simulator import SimulatorConfig, SimulatorState, create_simulator_b
 from wechat.tokens import RedisTokenStore
 from wechat.transport import Transport
 from wechat.wecom import WeComClient
+from wecom import oauth
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,16 @@ def setup_wechat(app: Sanic[Any, Any], settings: Settings) -> None:
     @app.after_server_stop
     async def close_wechat(app: Sanic[Any, Any]) -> None:
         await app.ctx.wechat.aclose()
+
+
+def wecom_authorize_base(settings: Settings) -> str:
+    """Where WeCom OAuth sends the browser: WeCom's page, or with the simulator on, the
+    simulator's stand-in (WeCom's page would refuse the simulator's corp id). A path on this site
+    when the simulator is mounted, so it works under whatever host the browser used."""
+    if not settings.simulator:
+        return oauth.AUTHORIZE_URL
+    base = settings.wecom_api_base.rstrip("/") or f"{SIMULATOR_PREFIX}/wecom"
+    return f"{base}/connect/oauth2/authorize"
 
 
 def simulator_config(settings: Settings) -> SimulatorConfig:

@@ -11,7 +11,7 @@ from sanic import Sanic
 from forms import progress
 from miniapp_api.filing import service_notice
 from miniapp_api.jobs import enqueue
-from miniapp_api.routes import wecom_members
+from miniapp_api.routes import wecom_jsapi, wecom_members
 from miniapp_api.settings import Settings
 from wecom import approvals, events
 from wecom import callback as wecom_callback
@@ -22,6 +22,8 @@ def setup_wecom(app: Sanic[Any, Any], settings: Settings) -> None:
     app.blueprint(wecom_callback.bp)
     # Member OAuth login (/wecom/oauth/...) and binding (/api/v1/wecom/bind ...).
     app.blueprint(wecom_members.bp)
+    # JS-SDK signatures for our pages opened inside WeCom (/api/v1/wecom/jsapi-config).
+    app.blueprint(wecom_jsapi.bp)
 
     async def on_approval_change(app: Sanic[Any, Any], change: ApprovalChange) -> None:
         notice = service_notice(settings)

@@ -31,7 +31,9 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TokenKey:
-    """Whose token: ``kind`` is ``"miniprogram"`` or ``"wecom"``; WeCom tokens are per agent."""
+    """Whose token: ``kind`` is ``"miniprogram"`` or ``"wecom"``; WeCom tokens are per agent.
+    WeCom's JS-SDK tickets are kept the same way, as ``"wecom_jsapi"`` (the corp's) and
+    ``"wecom_agent_jsapi"`` (the app's)."""
 
     kind: str
     app_id: str

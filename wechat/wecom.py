@@ -1,11 +1,11 @@
-"""Async client for the WeCom (企业微信) server APIs we use: OAuth identity, app messages and OA
-approvals. Tokens are per app (agent), since each app has its own secret."""
+"""Async client for the WeCom (企业微信) server APIs we use: OAuth identity, app messages, OA
+approvals and JS-SDK tickets. Tokens are per app (agent), since each app has its own secret."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from wechat.errors import InvalidAccessToken, InvalidCredential
 from wechat.token_calls import TokenCalls
@@ -13,6 +13,10 @@ from wechat.tokens import FetchedToken, TokenKey, TokenStore
 from wechat.transport import JsonObject, Transport, optional_str
 
 WECOM_API_BASE = "https://qyapi.weixin.qq.com"
+
+# "corp": the corp's jsapi_ticket, signing wx.config; "agent": the app's ticket
+# (ticket/get?type=agent_config), signing wx.agentConfig.
+JsapiTicketKind = Literal["corp", "agent"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,14 @@ class WeComClient:
         self.corp_id = corp_id
         self.agent_id = int(agent_id)
         self._secret = secret
+        self._tokens = tokens
+        # Tickets live in the token store beside the access token: the same Redis cache, the same
+        # single-flight refresh across workers (WeCom caps ticket fetches per hour), the same
+        # compare-and-delete when one turns out to be invalid.
+        self._ticket_keys: dict[JsapiTicketKind, TokenKey] = {
+            "corp": TokenKey("wecom_jsapi", corp_id, str(self.agent_id)),
+            "agent": TokenKey("wecom_agent_jsapi", corp_id, str(self.agent_id)),
+        }
         self._calls = TokenCalls(
             api_base,
             transport,
@@ -81,6 +93,27 @@ class WeComClient:
             # On gettoken, 40001 means a wrong corpsecret, not a stale token.
             raise InvalidCredential(exc.errcode, exc.errmsg) from exc
         return FetchedToken(str(data["access_token"]), int(data["expires_in"]))
+
+    async def jsapi_ticket(self, kind: JsapiTicketKind) -> str:
+        """The cached JS-SDK ticket of ``kind``, fetched (once across workers) when missing; it
+        is cached for WeCom's ``expires_in`` less the store's safety margin."""
+        fetch = self._fetch_corp_ticket if kind == "corp" else self._fetch_agent_ticket
+        return await self._tokens.get(self._ticket_keys[kind], fetch)
+
+    async def drop_jsapi_ticket(self, kind: JsapiTicketKind, ticket: str) -> bool:
+        """Forget ``ticket`` if it is still the cached one (WeCom stopped accepting it), so the
+        next :meth:`jsapi_ticket` fetches a fresh one; True if it was removed."""
+        return await self._tokens.invalidate(self._ticket_keys[kind], ticket)
+
+    async def _fetch_corp_ticket(self) -> FetchedToken:
+        data = await self._calls.request_json("GET", "/cgi-bin/get_jsapi_ticket")
+        return FetchedToken(str(data["ticket"]), int(data["expires_in"]))
+
+    async def _fetch_agent_ticket(self) -> FetchedToken:
+        data = await self._calls.request_json(
+            "GET", "/cgi-bin/ticket/get", params={"type": "agent_config"}
+        )
+        return FetchedToken(str(data["ticket"]), int(data["expires_in"]))
 
     async def get_user_info(self, code: str) -> WeComIdentity:
         data = await self._calls.request_json(

@@ -86,8 +86,11 @@ def safe_next(value: str | None) -> str:
     return value
 
 
-def authorize_url(corp_id: str, agent_id: int, redirect_uri: str, state: str) -> str:
-    """WeCom's web OAuth URL (snsapi_base: the userid only, no confirmation page)."""
+def authorize_url(
+    corp_id: str, agent_id: int, redirect_uri: str, state: str, *, base: str = AUTHORIZE_URL
+) -> str:
+    """WeCom's web OAuth URL (snsapi_base: the userid only, no confirmation page); ``base`` is
+    another page speaking the same protocol, e.g. the simulator's in dev mode."""
     query = urlencode(
         {
             "appid": corp_id,
@@ -100,7 +103,7 @@ def authorize_url(corp_id: str, agent_id: int, redirect_uri: str, state: str) ->
         quote_via=quote,
     )
     # WeCom requires the parameters in this order and the fragment, or it shows an error page.
-    return f"{AUTHORIZE_URL}?{query}#wechat_redirect"
+    return f"{base}?{query}#wechat_redirect"
 
 
 def _state_key(state: str) -> str:

@@ -25,6 +25,7 @@ from miniapp_api.errors import ApiError, NotFound, Unauthorized, ValidationFaile
 from miniapp_api.request_context import request_id_of
 from miniapp_api.sessions_setup import require_session
 from miniapp_api.validation import parse_body, parse_query
+from miniapp_api.wechat_setup import wecom_authorize_base
 from wechat.errors import InvalidCode
 from wecom import binding, oauth
 from wecom.binding import MemberIdentity
@@ -67,8 +68,9 @@ async def oauth_start(request: Request) -> HTTPResponse:
         raise ValidationFailed({"next": "只能跳转到本站的相对路径"}) from exc
     state = await oauth.begin(request.app.ctx.redis, next_path, query.purpose)
     wecom = request.app.ctx.wechat.wecom
+    base = wecom_authorize_base(request.app.ctx.settings)
     return redirect(
-        oauth.authorize_url(wecom.corp_id, wecom.agent_id, _callback_url(request), state)
+        oauth.authorize_url(wecom.corp_id, wecom.agent_id, _callback_url(request), state, base=base)
     )
 
 

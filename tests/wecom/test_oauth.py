@@ -4,8 +4,11 @@ member, ``sim-guest:<openid>`` → a non-member): the start redirect, single-use
 
 from __future__ import annotations
 
+import html
+import re
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -14,8 +17,10 @@ import pytest
 from auth import clock
 from auth.models import AuditEvent, StaffUser
 from miniapp_api.settings import Settings
+from miniapp_api.wechat_setup import wecom_authorize_base
 from tests.conftest import BACKEND, LiveServer, _real_redis_or_skip, serve_app
 from tests.miniapp_api.test_mp_realname import auth
+from wecom import oauth
 from wecom.models import WeComMember
 
 
@@ -69,7 +74,8 @@ async def test_start_redirects_to_wecom_authorize_with_state_and_callback(
     r = await wlive.http.get("/wecom/oauth/start", params={"next": "/h5/forms?x=1"})
     assert r.status_code == 302
     location = r.headers["location"]
-    assert location.startswith("https://open.weixin.qq.com/connect/oauth2/authorize?")
+    # With the simulator on, its stand-in for WeCom's page, mounted on this site.
+    assert location.startswith("/_sim/wecom/connect/oauth2/authorize?")
     assert location.endswith("#wechat_redirect")
     query = parse_qs(urlsplit(location).query)
     settings = wlive.app.ctx.settings
@@ -84,6 +90,52 @@ async def test_start_redirects_to_wecom_authorize_with_state_and_callback(
     done = await callback(wlive, query["state"][0], f"sim:{userid}")
     assert done.status_code == 200, done.text
     assert done.json()["next"] == "/h5/forms?x=1"
+
+
+def test_production_sends_the_browser_to_wecom(settings: Settings) -> None:
+    production = replace(settings, simulator=False)
+    assert wecom_authorize_base(production) == oauth.AUTHORIZE_URL
+    url = oauth.authorize_url(
+        "ww1", 1000005, "https://tax.example/cb", "st", base=oauth.AUTHORIZE_URL
+    )
+    assert url == (
+        "https://open.weixin.qq.com/connect/oauth2/authorize?appid=ww1"
+        "&redirect_uri=https%3A%2F%2Ftax.example%2Fcb&response_type=code&scope=snsapi_base"
+        "&agentid=1000005&state=st#wechat_redirect"
+    )
+    # A standalone simulator (several workers) serves the page beside its API.
+    standalone = replace(settings, wecom_api_base="http://127.0.0.1:8001/wecom/")
+    assert wecom_authorize_base(standalone) == (
+        "http://127.0.0.1:8001/wecom/connect/oauth2/authorize"
+    )
+
+
+async def test_login_through_the_simulator_authorize_page(wlive: LiveServer) -> None:
+    started = await wlive.http.get("/wecom/oauth/start", params={"next": "/h5/bind"})
+    assert started.status_code == 302
+    page = await wlive.http.get(started.headers["location"])
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert 'name="userid"' in page.text
+    # The browser submits the form: its hidden fields are the start's query, plus the userid.
+    form = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', page.text))
+    form = {name: html.unescape(value) for name, value in form.items()}
+    assert form["state"] == parse_qs(urlsplit(started.headers["location"]).query)["state"][0]
+    userid = new_userid()
+    back = await wlive.http.get(
+        urlsplit(started.headers["location"]).path, params=form | {"userid": userid}
+    )
+    assert back.status_code == 302
+    callback_url = back.headers["location"]
+    assert callback_url.startswith(f"{wlive.base_url}/wecom/oauth/callback?")
+    assert parse_qs(urlsplit(callback_url).query)["code"] == [f"sim:{userid}"]
+    done = await wlive.http.get(callback_url)
+    assert done.status_code == 200, done.text
+    body = done.json()
+    assert body["bound"] is False
+    assert body["next"] == "/h5/bind"
+    session = await wlive.app.ctx.sessions.get(body["token"], "wecom")
+    assert await oauth.pending_userid(wlive.app.ctx.redis, session.account_id) == userid
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--corp-id", default=defaults.corp_id)
     parser.add_argument("--agent-id", type=int, default=defaults.agent_id)
     parser.add_argument("--token-ttl", type=int, default=defaults.token_ttl)
+    parser.add_argument("--ticket-ttl", type=int, default=defaults.ticket_ttl)
     parser.add_argument("--callback-url", default=None)
     args = parser.parse_args(argv)
     # Secrets come from the environment so they do not show in the process list.
@@ -31,6 +32,7 @@ def main(argv: list[str] | None = None) -> None:
         callback_token=os.environ.get("SIM_CALLBACK_TOKEN"),
         callback_aes_key=os.environ.get("SIM_CALLBACK_AES_KEY"),
         token_ttl=args.token_ttl,
+        ticket_ttl=args.ticket_ttl,
     )
     app = create_simulator_app(config)
     # A burst of hundreds of connections must not overflow the listen queue (Sanic's default

@@ -19,3 +19,5 @@ class SimulatorConfig:
     callback_aes_key: str | None = field(default=None, repr=False)
     # Lifetime of issued access tokens; Tencent's is 7200 s.
     token_ttl: int = 7200
+    # Lifetime of issued JS-SDK tickets (get_jsapi_ticket, ticket/get); WeCom's is 7200 s.
+    ticket_ttl: int = 7200

@@ -9,7 +9,7 @@ Routes (under the blueprint's ``/control``), JSON in and out, 400 ``{"error"}`` 
 * ``POST /faults`` ``{"endpoint", "kind", "count"=1, ...}`` → the next ``count`` calls fail:
   ``kind`` ``errcode`` (``errcode``, ``errmsg``?), ``http`` (``status``=500), ``drop`` (connection
   closed unanswered) or ``hang`` (``ms`` without answer); ``DELETE /faults`` clears them
-* ``POST /tokens/expire`` → every issued token now answers 42001
+* ``POST /tokens/expire`` → every issued token now answers 42001 (JS-SDK tickets end too)
 * ``GET  /approvals``, ``GET /approvals/<sp_no>`` → recorded approvals (``getapprovaldetail`` info)
 * ``POST /approvals/<sp_no>/approve`` · ``/reject`` ``{"approver"?, "speech"?}`` → decides it and,
   with a callback target set, pushes ``sys_approval_change``; answers ``{"info", "callback"}``

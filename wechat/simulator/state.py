@@ -28,6 +28,8 @@ WECOM_ENDPOINTS = (
     "message_send",
     "applyevent",
     "getapprovaldetail",
+    "get_jsapi_ticket",
+    "ticket_get",
 )
 ENDPOINTS = MINIPROGRAM_ENDPOINTS + WECOM_ENDPOINTS
 

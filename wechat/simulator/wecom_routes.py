@@ -3,6 +3,12 @@
 OAuth codes: ``sim:<userid>`` → that corp member; ``sim-guest:<openid>`` → a non-member (answered
 with ``openid`` instead of ``userid``, as WeCom does); anything else → 40029. Unknown access tokens
 get WeCom's 40014 (the mini-program API says 40001), expired ones 42001.
+
+JS-SDK tickets (``get_jsapi_ticket``, ``ticket/get?type=agent_config``): the same ticket while it
+is valid, as WeCom answers, for ``ticket_ttl`` seconds; ``/control/tokens/expire`` ends them too.
+
+``/connect/oauth2/authorize`` stands in for WeCom's OAuth page (open.weixin.qq.com): a form asking
+for a userid, then a redirect to ``redirect_uri`` with ``code=sim:<userid>`` and the ``state``.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from sanic.response import HTTPResponse
 from wechat.simulator.approvals import Approval
 from wechat.simulator.config import SimulatorConfig
 from wechat.simulator.endpoint import posted, simulated, wechat_error, wechat_ok
+from wechat.simulator.oauth_page import authorize_page
 from wechat.simulator.state import SimulatorState
 
 
@@ -92,5 +99,24 @@ def wecom_blueprint(state: SimulatorState, config: SimulatorConfig) -> Blueprint
         if approval is None:
             return wechat_error(301055, "no such sp_no")
         return wechat_ok(info=approval.info())
+
+    @bp.get("/cgi-bin/get_jsapi_ticket", name="get_jsapi_ticket")
+    @simulated(state, "get_jsapi_ticket", kind="wecom")
+    async def get_jsapi_ticket(request: Request) -> HTTPResponse:
+        ticket, expires_in = state.issue_token("wecom_jsapi", config.corp_id, config.ticket_ttl)
+        return wechat_ok(ticket=ticket, expires_in=expires_in)
+
+    @bp.get("/cgi-bin/ticket/get", name="ticket_get")
+    @simulated(state, "ticket_get", kind="wecom")
+    async def ticket_get(request: Request) -> HTTPResponse:
+        if request.args.get("type") != "agent_config":
+            return wechat_error(40058, "invalid parameter: type")
+        owner = f"{config.corp_id}:{config.agent_id}"
+        ticket, expires_in = state.issue_token("wecom_agent_jsapi", owner, config.ticket_ttl)
+        return wechat_ok(ticket=ticket, expires_in=expires_in)
+
+    @bp.get("/connect/oauth2/authorize", name="oauth_authorize")
+    async def oauth_authorize(request: Request) -> HTTPResponse:
+        return authorize_page(request, config)
 
     return bp
