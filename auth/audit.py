@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from auth import clock
+from tortoise.transactions import in_transaction
+
+from auth import audit_chain, clock
 from auth.models import AuditEvent
 
 ActorKind = Literal["mp", "staff", "wecom", "system", "anonymous"]
@@ -43,17 +45,38 @@ async def record(
     details: Mapping[str, str | int | bool | None] | None = None,
     at: datetime | None = None,
 ) -> AuditEvent:
-    """Append one event. ``details`` carries codes and ids only (a reason code, a role)."""
-    return await AuditEvent.create(
-        at=at or clock.now(),
-        actor_kind=actor.kind,
-        actor_id=None if actor.id is None else str(actor.id),
-        action=action,
-        target=target,
-        outcome=outcome,
-        request_id=actor.request_id,
-        details=dict(details or {}),
-    )
+    """Append one event, linked into the hash chain. ``details`` carries codes and ids only (a
+    reason code, a role). Inside a caller's transaction the chain's lock is held until it
+    commits, so keep audit records last in a transaction."""
+    fields: dict[str, Any] = {
+        "at": at or clock.now(),
+        "actor_kind": actor.kind,
+        "actor_id": None if actor.id is None else str(actor.id),
+        "action": action,
+        "target": target,
+        "outcome": outcome,
+        "request_id": actor.request_id,
+        "details": dict(details or {}),
+    }
+    async with in_transaction() as connection:
+        prev = await audit_chain.lock_and_read_head(connection)
+        return await AuditEvent.create(
+            using_db=connection,
+            **fields,
+            prev_hash=prev,
+            hash=audit_chain.event_hash(_chain_algorithm, prev, **fields),
+            chain_alg=_chain_algorithm,
+        )
+
+
+# The chain's hash follows the PII cipher (SM3 beside SM4); one process-wide choice, made once
+# at start-up by :func:`configure`, like the logging set-up.
+_chain_algorithm: audit_chain.ChainAlgorithm = "sha256"
+
+
+def configure(cipher_name: str) -> None:
+    global _chain_algorithm
+    _chain_algorithm = audit_chain.algorithm_for_cipher(cipher_name)
 
 
 async def events(

@@ -136,6 +136,11 @@ class AuditEvent(Model):
     outcome = fields.CharField(max_length=16, default="ok")
     request_id = fields.CharField(max_length=64, null=True)
     details: dict[str, object] = fields.JSONField(default=dict)
+    # The hash chain (auth/audit_chain.py): the previous event's hash and this one's, over the
+    # fields above. NULL only on events written before the chain existed.
+    prev_hash = fields.CharField(max_length=64, null=True)
+    hash = fields.CharField(max_length=64, null=True)
+    chain_alg = fields.CharField(max_length=8, null=True)
 
     class Meta:
         table = "audit_event"

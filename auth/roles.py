@@ -67,9 +67,18 @@ def role_book() -> RoleBook:
 STAFF_ROLES: dict[str, frozenset[str]] = {
     "reviewer": frozenset({"submissions.review", "grants.manage"}),
     "hall_manager": frozenset({"halls.manage", "grants.manage"}),
-    "admin": frozenset({"submissions.review", "grants.manage", "halls.manage", "staff.manage"}),
+    # Reads the audit trail and its chain check; changes nothing.
+    "auditor": frozenset({"audit.view"}),
+    "admin": frozenset(
+        {"submissions.review", "grants.manage", "halls.manage", "staff.manage", "audit.view"}
+    ),
 }
-STAFF_ROLE_LABELS = {"reviewer": "审核员", "hall_manager": "大厅管理员", "admin": "系统管理员"}
+STAFF_ROLE_LABELS = {
+    "reviewer": "审核员",
+    "hall_manager": "大厅管理员",
+    "auditor": "审计员",
+    "admin": "系统管理员",
+}
 
 
 def staff_permissions(roles: list[str] | tuple[str, ...]) -> frozenset[str]:

@@ -100,6 +100,8 @@ class SubmissionEvent(Model):
 
     class Meta:
         table = "submission_event"
+        # Every detail page and every transition reads one submission's timeline in order.
+        indexes = (("submission_id", "id"),)
 
 
 class Attachment(Model):

@@ -8,6 +8,7 @@ import ujson
 from sanic import Sanic
 from sanic.config import Config
 
+from auth import audit
 from auth.pii import Keyring
 from miniapp_api import metrics, ops
 from miniapp_api.context import AppContext, SubanApp
@@ -40,6 +41,7 @@ def create_app(
     ``configure_logs=False`` leaves the process's logging alone (tests capture it themselves).
     """
     settings = settings or Settings.from_env()
+    audit.configure(settings.pii_cipher)
     install_request_id_factory()
     if configure_logs:
         configure_logging(settings.production, settings.log_level)

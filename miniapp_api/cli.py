@@ -1,4 +1,4 @@
-"""``suban``: serve, worker, migrate, makemigrations, demo, check-config, staff, rotate-keys.
+"""``suban``: serve, worker, migrate, makemigrations, demo, check-config, staff, rotate-keys, audit.
 
 Every command reads and validates the settings first and, where it needs them, checks that the
 database and Redis answer, so a bad deployment stops with one clear line per problem and exit code 2
@@ -35,7 +35,12 @@ def _settings(overrides: dict[str, str | None] | None = None) -> Settings:
             if value is not None:
                 # Workers are separate processes that read the environment again.
                 os.environ[name] = value
-    return Settings.from_env()
+    from auth import audit
+
+    settings = Settings.from_env()
+    # Audit events written by commands (staff accounts, rotation) chain like the service's.
+    audit.configure(settings.pii_cipher)
+    return settings
 
 
 async def probe_dependencies(
@@ -145,7 +150,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
         try:
             lines = await load_demo(
-                keyring_from(settings), staff_password=settings.demo_staff_password
+                keyring_from(settings),
+                staff_password=settings.demo_staff_password,
+                device_secret=settings.demo_device_secret,
+                history_years=settings.demo_history_years,
             )
             for line in lines:
                 print(f"demo: {line}")
@@ -411,6 +419,9 @@ def build_parser() -> argparse.ArgumentParser:
     from miniapp_api.cli_rotation import add_rotate_keys_parser
 
     add_rotate_keys_parser(sub)
+    from miniapp_api.cli_audit import add_audit_parser
+
+    add_audit_parser(sub)
     return parser
 
 

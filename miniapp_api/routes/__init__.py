@@ -14,6 +14,7 @@ from miniapp_api.routes import (
     progress,
     quote,
     staff,
+    staff_audit,
     staff_grants,
     staff_review,
     submissions,
@@ -35,5 +36,6 @@ def api_group() -> Blueprint:
         staff.bp,
         staff_grants.bp,
         staff_review.bp,
+        staff_audit.bp,
         url_prefix="/api/v1",
     )

@@ -94,7 +94,8 @@ async def test_add_with_totp_prints_the_uri_once(
         (["reviewer", "--role", "reviewer"], "suban: staff: username: reviewer is taken"),
         (
             ["{name}", "--role", "boss"],
-            "suban: staff: roles: unknown role boss (known: reviewer, hall_manager, admin)",
+            "suban: staff: roles: unknown role boss "
+            "(known: reviewer, hall_manager, auditor, admin)",
         ),
         (["{name}"], "suban: staff: roles: at least one role is needed"),
         (
