@@ -8,17 +8,20 @@ Inputs follow API.md's simulator conventions:
 * face ``verify_result`` ``sim:<name>:<id_number>`` (optionally ``:<openid>`` appended, which the
   answer then carries as ``openid``) → ``identify_ret`` 0 with :func:`wechat.face_digest` of the
   name and ID number (lowercase hex MD5; the ID number upper-cased first); other → 84001.
+* getwxacodeunlimit → a PNG of a plain QR code holding ``{page}?scene={scene, URL-encoded}``;
+  a scene outside 1–32 characters → 40169.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import re
 import secrets
-import struct
-import zlib
+from urllib.parse import quote
 
+import segno
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json, raw
 
@@ -128,33 +131,25 @@ def miniprogram_blueprint(state: SimulatorState, config: SimulatorConfig) -> Blu
         scene = str(body.get("scene") or "")
         if not 1 <= len(scene) <= 32:
             return wechat_error(40169, "invalid length for scene")
-        width = min(1280, max(280, int(body.get("width") or 430)))
-        return raw(placeholder_png(scene, width), content_type="image/png")
+        try:
+            width = min(1280, max(280, int(body.get("width") or 430)))
+        except (TypeError, ValueError):
+            return wechat_error(47001, "data format error")
+        page = body.get("page")
+        if page is not None and not isinstance(page, str):
+            return wechat_error(47001, "data format error")
+        return raw(wxacode_png(scene, page, width), content_type="image/png")
 
     return bp
 
 
-def placeholder_png(scene: str, width: int) -> bytes:
-    """A greyscale PNG about ``width`` pixels square whose pattern depends on ``scene``: not a
-    scannable code, but a real image, distinct per scene."""
-    cells = 21
-    bits = int.from_bytes(hashlib.shake_256(scene.encode()).digest(56), "big")
-    cell = max(1, width // cells)
-    rows = []
-    for y in range(cells):
-        row = b"".join(
-            (b"\x00" if bits >> (y * cells + x) & 1 else b"\xff") * cell for x in range(cells)
-        )
-        rows.append((b"\x00" + row) * cell)
-    size = cell * cells
-    header = struct.pack(">IIBBBBB", size, size, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + _chunk(b"IHDR", header)
-        + _chunk(b"IDAT", zlib.compress(b"".join(rows)))
-        + _chunk(b"IEND", b"")
-    )
-
-
-def _chunk(tag: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+def wxacode_png(scene: str, page: str | None, width: int) -> bytes:
+    """A PNG about ``width`` pixels square holding a plain QR code of the page and scene, as
+    ``pages/guide/index?scene=g%3Dproxy_invoice``: not a WeChat mini-program code (its round
+    pattern is Tencent's), but scannable, so a test can check what the code would open."""
+    content = f"{page or ''}?scene={quote(scene, safe='')}"
+    qr = segno.make(content, error="m", micro=False)
+    modules = qr.symbol_size(scale=1, border=4)[0]
+    out = io.BytesIO()
+    qr.save(out, kind="png", scale=max(1, width // modules), border=4)
+    return out.getvalue()
