@@ -12,6 +12,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]  # no stubs; only its exception types are used
+from redis import exceptions as redis_exc
 from sanic import HTTPResponse, Request, Sanic
 from sanic import exceptions as sanic_exc
 from sanic.handlers import ErrorHandler
@@ -67,7 +69,66 @@ class Unauthorized(ApiError):
 
 class DependencyDown(ApiError):
     def __init__(self, message: str, failing: list[str] | None = None) -> None:
-        super().__init__(503, "DEPENDENCY_DOWN", message, details={"failing": failing or []})
+        super().__init__(
+            503,
+            "DEPENDENCY_DOWN",
+            message,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            details={"failing": failing or []},
+        )
+
+
+# Long enough for a restart of Redis or PostgreSQL, short enough that nobody gives up.
+RETRY_AFTER_SECONDS = 5
+
+REDIS_DOWN = DependencyDown("缓存服务（Redis）暂时不可用，请稍后再试", ["redis"])
+DATABASE_DOWN = DependencyDown("数据库暂时不可用，请稍后再试", ["database"])
+
+# A lost or refused connection, not a wrong query: the dependency is down or restarting.
+# (redis-py's BusyLoadingError, Redis loading its data after a restart, is a ConnectionError.)
+REDIS_DOWN_ERRORS = (redis_exc.ConnectionError, redis_exc.TimeoutError)
+_DATABASE_DOWN_ERRORS = (
+    asyncpg.PostgresConnectionError,  # class 08: connection failure, does not exist
+    asyncpg.CannotConnectNowError,  # 57P03: starting up or shutting down
+    asyncpg.AdminShutdownError,  # 57P01: a fast stop ended the session
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InterfaceError,  # "connection is closed" on a connection the server dropped
+    # "cannot switch to state N; another operation is in progress": seen on connections the
+    # server was ending during a fast stop (tests/faults/test_postgres_restart.py).
+    asyncpg.InternalClientError,
+)
+
+
+def dependency_down(exception: BaseException) -> DependencyDown | None:
+    """The 503 for an exception caused by Redis or PostgreSQL being away, else ``None``.
+
+    Looks along the chain of causes, since drivers and the ORM wrap what the socket raised. A
+    bare socket error (asyncpg opening a pool connection to a stopped server raises
+    ``ConnectionRefusedError`` as it is) counts when it was raised inside asyncpg or tortoise."""
+    seen: set[int] = set()
+    current: BaseException | None = exception
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, REDIS_DOWN_ERRORS):
+            return REDIS_DOWN
+        if isinstance(current, _DATABASE_DOWN_ERRORS):
+            return DATABASE_DOWN
+        if isinstance(current, ConnectionError | TimeoutError) and _raised_in_database_driver(
+            current
+        ):
+            return DATABASE_DOWN
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _raised_in_database_driver(exception: BaseException) -> bool:
+    frame = exception.__traceback__
+    while frame is not None:
+        module = frame.tb_frame.f_globals.get("__name__", "")
+        if module.startswith(("asyncpg.", "tortoise.")):
+            return True
+        frame = frame.tb_next
+    return False
 
 
 # Sanic's own exceptions, in the contract's words. Looked up by exact class first, then by status.
@@ -138,6 +199,17 @@ class ContractErrorHandler(ErrorHandler):
             # response, and it is no fault of ours, so no traceback.
             log.info("client left before the answer on %s", request.path if request else "-")
             return json(error_body("CLIENT_CLOSED", "客户端已断开"), status=499, headers=headers)
+        down = dependency_down(exception)
+        if down is not None:
+            # Expected while a dependency restarts: one line, no traceback, a clean 503.
+            log.warning(
+                "%s down on %s %s (%s)",
+                down.details["failing"][0],
+                request.method if request else "-",
+                request.path if request else "-",
+                type(exception).__name__,
+            )
+            return self.default(request, down)
         if isinstance(exception, sanic_exc.ServiceUnavailable):
             code, message = _SANIC_BY_STATUS[503]
             return json(error_body(code, message), status=503, headers=headers)

@@ -5,6 +5,9 @@ Retries follow what each failure tells us. Connection failures, timeouts, HTTP 5
 (``idempotent=False``: send a message, file an approval) is retried only when the request surely
 never reached Tencent (connect errors, pool timeout) or Tencent said ``-1`` (nothing done, try
 again); otherwise a read timeout could send a message twice.
+
+Around the retries sits a circuit breaker per API base (``wechat/circuit.py``): once calls keep
+finding no usable answer, later ones fail at once instead of each waiting out timeouts.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from wechat.errors import SystemBusy, WeChatUnavailable, error_for
+from wechat.circuit import CircuitBreaker
+from wechat.errors import SystemBusy, WeChatError, WeChatUnavailable, error_for
 from wechat.pool import ShardedPool
 
 logger = logging.getLogger(__name__)
@@ -79,11 +83,13 @@ class Transport:
         max_connections: int = 1000,
         pool_shards: int = 8,
         trust_env: bool = True,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         httpx_logger = logging.getLogger("httpx")
         if _REDACT_QUERY not in httpx_logger.filters:
             httpx_logger.addFilter(_REDACT_QUERY)
         self.retry = retry or RetryPolicy()
+        self.breaker = breaker or CircuitBreaker()
         self._client = httpx.AsyncClient(
             # The pool wait shares the request timeout: a saturated pool must fail like a slow API.
             timeout=httpx.Timeout(timeout, connect=min(connect_timeout, timeout)),
@@ -129,6 +135,34 @@ class Transport:
         return await self._request(method, url, params, json_body, idempotent, _decode_bytes)
 
     async def _request(
+        self,
+        method: str,
+        url: str,
+        params: Params | None,
+        json_body: Mapping[str, Any] | None,
+        idempotent: bool,
+        decode: Callable[[httpx.Response], T],
+    ) -> T:
+        parsed = httpx.URL(url)
+        # The breaker's unit: Tencent's mini-program and WeCom APIs are separate hosts.
+        base = f"{parsed.scheme}://{parsed.netloc.decode('ascii')}"
+        self.breaker.before_call(base)
+        try:
+            result = await self._attempts(method, url, params, json_body, idempotent, decode)
+        except (WeChatUnavailable, SystemBusy):
+            self.breaker.failed(base)
+            raise
+        except WeChatError:
+            # An errcode is an answer: Tencent is up, whatever it thought of this call.
+            self.breaker.succeeded(base)
+            raise
+        except BaseException:
+            self.breaker.abandoned(base)
+            raise
+        self.breaker.succeeded(base)
+        return result
+
+    async def _attempts(
         self,
         method: str,
         url: str,

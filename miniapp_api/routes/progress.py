@@ -6,20 +6,27 @@ unknown number, so the lookup tells nothing about which numbers exist, and both 
 address and the number are rate limited against guessing. Timeline notes (a reviewer's reasons)
 stay out of the public answer: a company's taxpayer id is public, so this check is weaker than a
 login.
+
+While Redis is down the lookup still answers, from PostgreSQL: the two limits are then counted
+in this worker's memory instead (see :class:`LocalLimits`), and nothing is cached.
 """
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from pydantic import BaseModel, Field
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import json
 from sanic_ext import openapi
 
-from auth.ratelimit import Limit
+from auth.ratelimit import Limit, Verdict
 from forms import progress
 from forms.tracking import normalize_tracking_no
 from miniapp_api.callers import keyring, limiter, too_many
-from miniapp_api.errors import NotFound
+from miniapp_api.errors import REDIS_DOWN_ERRORS, NotFound
 from miniapp_api.validation import parse_query
 
 bp = Blueprint("progress")
@@ -31,6 +38,53 @@ PER_NUMBER = Limit(10, WINDOW)
 class ProgressQuery(BaseModel):
     tracking_no: str = Field(min_length=1, max_length=40)
     check: str = Field(min_length=4, max_length=4, pattern=r"^[0-9A-Za-z]{4}$")
+
+
+class LocalLimits:
+    """The lookup's limits counted in one worker's memory, for while Redis is down.
+
+    Why not answer 503 instead: the lookup is how taxpayers follow a filing without logging in,
+    and PostgreSQL can still answer it. Why this is safe enough: each worker enforces the same
+    limits on its own, so a guesser gets at most ``workers`` times the usual attempts, and only
+    for the minutes Redis is away. Fixed windows like the Redis script's; the table is cleared
+    when full, which can only ever let more through, never lock someone out.
+    """
+
+    def __init__(self, max_keys: int = 50_000, clock: Callable[[], float] = time.monotonic):
+        self._max_keys = max_keys
+        self._clock = clock
+        self._windows: dict[str, tuple[float, int]] = {}
+
+    def hit_each(self, counts: Sequence[tuple[str, str, Limit]]) -> Verdict:
+        now = self._clock()
+        if len(self._windows) + len(counts) > self._max_keys:
+            self._windows.clear()
+        retry_after = 0
+        for bucket, key, limit in counts:
+            name = f"{bucket}:{key}"
+            started, count = self._windows.get(name, (now, 0))
+            if now - started >= limit.window:
+                started, count = now, 0
+            count += 1
+            self._windows[name] = (started, count)
+            if count > limit.limit:
+                retry_after = max(retry_after, max(1, int(started + limit.window - now)))
+        return Verdict(retry_after == 0, retry_after)
+
+
+class _NoCache:
+    """Stands in for Redis as the answer cache while Redis is down: stores nothing."""
+
+    async def set(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def _local_limits(request: Request) -> LocalLimits:
+    # Per worker on purpose: it exists only for when the shared counters are out of reach.
+    limits: LocalLimits | None = getattr(request.app.ctx, "progress_local_limits", None)
+    if limits is None:
+        limits = request.app.ctx.progress_local_limits = LocalLimits()
+    return limits
 
 
 def _not_found() -> NotFound:
@@ -46,15 +100,19 @@ async def lookup(request: Request) -> HTTPResponse:
     counts = [("progress_ip", request.ip or "unknown", per_address)]
     if tracking_no is not None:
         counts.append(("progress_no", tracking_no, PER_NUMBER))
-    # The limits and the cached answer in one round trip: the common case touches no SQL.
-    verdict, cached = await limiter(request).hit_each(
-        counts, also_get=progress.cache_key(tracking_no) if tracking_no else None
-    )
+    cache: Any = request.app.ctx.redis
+    try:
+        # The limits and the cached answer in one round trip: the common case touches no SQL.
+        verdict, cached = await limiter(request).hit_each(
+            counts, also_get=progress.cache_key(tracking_no) if tracking_no else None
+        )
+    except REDIS_DOWN_ERRORS:
+        verdict, cached, cache = _local_limits(request).hit_each(counts), None, _NoCache()
     if not verdict.allowed:
         raise too_many(verdict.retry_after, "查询过于频繁，请稍后再试")
     if tracking_no is None:
         raise _not_found()
-    entry = await progress.load(request.app.ctx.redis, tracking_no, cached)
+    entry = await progress.load(cache, tracking_no, cached)
     if entry is None or not progress.fits(entry, tracking_no, query.check, keyring(request)):
         raise _not_found()
     return json(entry["view"])

@@ -6,12 +6,16 @@ import asyncio
 import logging
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from pydantic import BaseModel, Field
+from redis import exceptions as redis_exc
 from sanic import HTTPResponse, Request
 from sanic.response import json
+from tortoise import exceptions as tortoise_exc
 
+from miniapp_api.errors import dependency_down
 from miniapp_api.settings import Settings
 from miniapp_api.validation import parse_body
 from tests.conftest import LiveServer, serve_app
@@ -36,6 +40,24 @@ def _add_probe_routes(app: Any) -> None:
     @app.get("/_probe/boom")
     async def boom(request: Request) -> HTTPResponse:
         raise RuntimeError("secret internals: 44010319850612301X")
+
+    @app.get("/_probe/redis-down")
+    async def redis_down(request: Request) -> HTTPResponse:
+        try:
+            raise OSError(111, "Connection refused")
+        except OSError as exc:
+            raise redis_exc.ConnectionError("Error 111 connecting to 127.0.0.1:6379.") from exc
+
+    @app.get("/_probe/database-down")
+    async def database_down(request: Request) -> HTTPResponse:
+        raise asyncpg.AdminShutdownError("terminating connection due to administrator command")
+
+    @app.get("/_probe/database-wrapped")
+    async def database_wrapped(request: Request) -> HTTPResponse:
+        try:
+            raise asyncpg.ConnectionDoesNotExistError("connection was closed")
+        except asyncpg.PostgresError as exc:
+            raise tortoise_exc.OperationalError(exc) from exc
 
 
 @pytest.fixture
@@ -145,3 +167,46 @@ async def test_a_client_that_leaves_early_is_no_error(
         await asyncio.sleep(0.3)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert any("client left" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("path", "failing", "named"),
+    [
+        ("/_probe/redis-down", "redis", "Redis"),
+        ("/_probe/database-down", "database", "数据库"),
+        ("/_probe/database-wrapped", "database", "数据库"),
+    ],
+)
+async def test_a_dependency_that_is_down_is_503_naming_it_without_traceback(
+    probe: LiveServer, caplog: pytest.LogCaptureFixture, path: str, failing: str, named: str
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="suban.errors"):
+        r = await probe.http.get(path)
+    assert r.status_code == 503
+    _assert_error_shape(r.json(), "DEPENDENCY_DOWN")
+    assert r.json()["error"]["failing"] == [failing]
+    assert named in r.json()["error"]["message"]
+    assert r.headers["retry-after"] == "5"
+    # Expected while a dependency restarts: one warning line, no traceback.
+    assert not any(record.exc_info for record in caplog.records)
+
+
+def _raised_by_asyncpg_connect() -> ConnectionRefusedError:
+    """A refused connection as asyncpg's pool raises it: a bare socket error from its frames."""
+
+    async def connect() -> None:
+        await asyncpg.connect("postgres://nobody@127.0.0.1:9/none", timeout=2)
+
+    try:
+        asyncio.run(connect())
+    except ConnectionRefusedError as exc:
+        return exc
+    raise AssertionError("port 9 answered")
+
+
+def test_a_bare_socket_error_counts_as_the_database_only_when_raised_inside_its_driver() -> None:
+    down = dependency_down(_raised_by_asyncpg_connect())
+    assert down is not None
+    assert down.details["failing"] == ["database"]
+    assert dependency_down(ConnectionRefusedError(111, "Connection refused")) is None
+    assert dependency_down(ValueError("no")) is None
