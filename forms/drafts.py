@@ -11,6 +11,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
+from auth import clock
 from auth.models import Person, Taxpayer
 from auth.pii import Keyring
 from forms.catalogue import FormSpec
@@ -75,8 +76,9 @@ async def save_draft(
 ) -> Draft:
     draft = await get_draft(person, draft_id)
     sealed = seal_data(keyring, "form_draft", draft.id, data)
+    # A queryset update skips auto_now: the retention purge counts a draft's age from here.
     updated = await Draft.filter(id=draft.id, version=expected_version).update(
-        data_sealed=sealed, version=expected_version + 1
+        data_sealed=sealed, version=expected_version + 1, updated_at=clock.now()
     )
     if updated == 0:
         raise StaleDraft(await get_draft(person, draft_id))
