@@ -12,10 +12,13 @@ from auth import audit
 from auth.pii import Keyring
 from miniapp_api import metrics, ops
 from miniapp_api.context import AppContext, SubanApp
+from miniapp_api.cors import setup_cors
 from miniapp_api.database import setup_database
 from miniapp_api.errors import ContractErrorHandler
+from miniapp_api.hall_setup import setup_hall
 from miniapp_api.jobs import setup_jobs
 from miniapp_api.logging_setup import configure_logging, install_request_id_factory
+from miniapp_api.pages import setup_pages
 from miniapp_api.redis_setup import setup_redis
 from miniapp_api.request_context import setup_request_context
 from miniapp_api.routes import api_group
@@ -50,6 +53,12 @@ def create_app(
     config.FALLBACK_ERROR_FORMAT = "json"
     config.REQUEST_MAX_SIZE = 20 * 1024 * 1024  # attachments; JSON routes check their own limits
     config.KEEP_ALIVE_TIMEOUT = 75  # longer than nginx's upstream keepalive, so it closes first
+    # Slow clients: a request head may take this long before the connection is cut with 408; a
+    # handler, including one waiting for a stalled body, gets RESPONSE_TIMEOUT (then 503).
+    # Sanic restarts both clocks on every chunk received, so a client trickling bytes is cut off
+    # only by the proxy in front (deploy/nginx.conf: client_header/body_timeout).
+    config.REQUEST_TIMEOUT = settings.request_timeout
+    config.RESPONSE_TIMEOUT = 60
     config.PROXIES_COUNT = settings.proxies_count
     app: SubanApp = Sanic(
         name,
@@ -59,6 +68,7 @@ def create_app(
         dumps=_dumps,
         configure_logging=False,
     )
+    setup_cors(app, settings)  # before setup_openapi: sanic-ext reads its keys when extended
     setup_openapi(app)
     setup_request_context(app)
     metrics.setup_metrics(app)
@@ -67,11 +77,13 @@ def create_app(
     setup_sessions(app, settings)
     setup_wechat(app, settings)
     setup_jobs(app, settings)
+    setup_hall(app, settings)
     if settings.simulator:
         setup_simulator(app, settings)
     app.blueprint(ops.bp)
     app.blueprint(api_group())
     setup_wecom(app, settings)
+    setup_pages(app, settings)
     return app
 
 
@@ -83,7 +95,8 @@ def setup_openapi(app: SubanApp) -> None:
     app.extend(
         extensions=[],
         config={
-            # The mini-program is not a browser page and the console is same-origin: no CORS.
+            # No CORS unless SUBAN_CORS_ORIGINS lists origins (miniapp_api/cors.py sets these
+            # keys on the app's config first, and those win).
             "cors": False,
             "http_auto_options": False,
             "http_auto_trace": False,

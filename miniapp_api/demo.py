@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import logging
 
+from auth import clock
 from auth.models import StaffUser
 from auth.pii import Keyring
 from auth.staff import UsernameTaken, create_staff
 from auth.taxpayers import upsert_taxpayer
+from hall.comfort import load_demo_comfort
+from hall.devices import load_demo_devices
+from hall.guides import load_demo_guides
 from hall.halls import upsert_hall
+from hall.slots import load_demo_slots
+from miniapp_api.settings import DEMO_DEVICE_SECRET
 
 log = logging.getLogger("suban.demo")
 
@@ -68,7 +74,13 @@ async def load_demo_staff(keyring: Keyring, password: str) -> str:
     return f"staff {DEMO_STAFF_USERNAME} with the password in SUBAN_DEMO_STAFF_PASSWORD"
 
 
-async def load_demo(keyring: Keyring, *, staff_password: str) -> list[str]:
+async def load_demo(
+    keyring: Keyring,
+    *,
+    staff_password: str,
+    device_secret: str = DEMO_DEVICE_SECRET,
+    history_years: int = 3,
+) -> list[str]:
     """Load the demo data; returns a line per part loaded. Later features add their parts."""
     lines: list[str] = []
     for row in DEMO_TAXPAYERS:
@@ -89,5 +101,17 @@ async def load_demo(keyring: Keyring, *, staff_password: str) -> list[str]:
         LIWAN_CATEGORIES,
     )
     lines.append("hall liwan with 4 categories")
+    lines.append(await load_demo_slots("liwan", today=clock.now().date()))
+    lines.append(await load_demo_devices(keyring, device_secret))
+    lines.append(await load_demo_guides())
+    lines.append(
+        await load_demo_comfort(
+            "liwan",
+            categories=[code for code, _ in LIWAN_CATEGORIES],
+            open_hours=LIWAN_OPEN_HOURS,
+            now=clock.now(),
+            years=history_years,
+        )
+    )
     lines.append(await load_demo_staff(keyring, staff_password))
     return lines

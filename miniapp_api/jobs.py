@@ -13,18 +13,29 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from arq import cron
 from arq.connections import ArqRedis, RedisSettings
 from arq.worker import run_worker
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sanic import Sanic
 from tortoise import Tortoise
 
-from auth import clock
+from auth import audit, clock
+from auth import retention as auth_retention
 from auth.models import OutboxMessage
 from auth.outbox import DeliveryFailed, Sender, deliver_due
+from forms import retention as forms_retention
+from forms.attachments import AttachmentStore
+from hall import appointments as hall_appointments
+from hall import comfort as hall_comfort
+from hall import invitations as hall_invitations
+from hall import reminders as hall_reminders
 from miniapp_api.database import tortoise_config
+from miniapp_api.hall_setup import purge_camera_snapshots, refresh_hall_statuses
 from miniapp_api.logging_setup import configure_logging
 from miniapp_api.settings import Settings
 from miniapp_api.wechat_setup import WeChatClients, create_wechat_clients
@@ -116,6 +127,61 @@ async def deliver_outbox(ctx: JobContext) -> None:
         )
 
 
+async def remind_appointments(ctx: JobContext) -> None:
+    """The subscribe message the day before an appointment; each written once however many
+    workers run this at the same time (hall/reminders.py)."""
+    settings: Settings = ctx["settings"]
+    sent = await hall_reminders.send_reminders(
+        template_id=settings.subscribe_template_reminder, now=clock.now()
+    )
+    if sent:
+        log.info("appointments: %d reminders written to the outbox", sent)
+
+
+async def sweep_appointments(ctx: JobContext) -> None:
+    """Bookings never checked in become no-shows after their slot and the grace period;
+    invitations past their time give their reserved place back."""
+    settings: Settings = ctx["settings"]
+    now = clock.now()
+    grace = timedelta(minutes=settings.no_show_grace_minutes)
+    no_shows = await hall_appointments.sweep_no_shows(now, grace=grace)
+    expired = await hall_invitations.expire_due(now)
+    if no_shows or expired:
+        log.info("appointments: %d no-shows, %d invitations expired", no_shows, expired)
+
+
+async def publish_comfort_indexes(ctx: JobContext) -> None:
+    """Next month's comfort index for every hall: when it is missing, and again on the month's
+    last day with that month's data in (hall/comfort.py, ``publish_due``). Hourly, so a missed
+    run is made up within the hour; a no-op costs one query per hall."""
+    settings: Settings = ctx["settings"]
+    done = await hall_comfort.publish_due(clock.now(), settings.comfort_level_quantiles)
+    for hall_id, month in done:
+        log.info("comfort index of hall %s for %s published", hall_id, month)
+
+
+async def purge_expired(ctx: JobContext) -> None:
+    """Remove what is past its retention period (SUBAN_RETENTION_*): attachments of ended
+    submissions, stale drafts, sent outbox messages, unfinished verifications. Safe on several
+    workers at once (every delete is conditional); each run is audited with its counts only."""
+    settings: Settings = ctx["settings"]
+    now = clock.now()
+    counts = await forms_retention.purge_expired(
+        AttachmentStore(settings.attachments_path),
+        now,
+        attachment_days=settings.retention_attachment_days,
+        draft_days=settings.retention_draft_days,
+    )
+    counts |= await auth_retention.purge_expired(
+        now,
+        outbox_days=settings.retention_outbox_days,
+        verification_days=settings.retention_verification_days,
+    )
+    await audit.record("retention.purge", audit.SYSTEM, details=counts, at=now)
+    if any(counts.values()):
+        log.info("retention: %s", ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
 @dataclass(frozen=True)
 class Job:
     function: JobFunction
@@ -131,6 +197,12 @@ class Job:
 JOBS: tuple[Job, ...] = (
     Job(warm_wechat_tokens, every_minutes=5),
     Job(deliver_outbox, every_minutes=1),
+    Job(remind_appointments, every_minutes=15),
+    Job(sweep_appointments, every_minutes=5),
+    Job(refresh_hall_statuses, every_minutes=1),
+    Job(purge_camera_snapshots, every_minutes=60),
+    Job(publish_comfort_indexes, every_minutes=60),
+    Job(purge_expired, every_minutes=60),
 )
 
 
@@ -191,14 +263,20 @@ class InProcessRunner:
 
 
 async def enqueue(app: Sanic[Any, Any], name: str, **kwargs: Any) -> None:
-    """Hand a job to whichever runner this deployment has."""
+    """Hand a job to whichever runner this deployment has. Never raises for Redis being away:
+    every job enqueued here is a nudge for work already committed to PostgreSQL (the outbox),
+    which the worker's periodic run picks up anyway, so a lost nudge must not fail a request
+    whose change is already saved."""
     job = job_named(name)
     runner = getattr(app.ctx, "jobs", None)
     if isinstance(runner, InProcessRunner):
         runner.submit(job, **kwargs)
         return
     arq = ArqRedis(connection_pool=app.ctx.redis.connection_pool)
-    await arq.enqueue_job(job.name, _queue_name=QUEUE_NAME, **kwargs)
+    try:
+        await arq.enqueue_job(job.name, _queue_name=QUEUE_NAME, **kwargs)
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        log.warning("job %s not enqueued, Redis is away (%s)", job.name, type(exc).__name__)
 
 
 def setup_jobs(app: Sanic[Any, Any], settings: Settings) -> None:
@@ -284,4 +362,17 @@ def worker_settings(settings: Settings) -> type:
 
 
 def run_arq_worker(settings: Settings) -> None:
-    run_worker(worker_settings(settings))
+    """Run jobs until a signal stops the worker. arq's poll loop ends when Redis goes away under
+    it; rather than leave the restart to a supervisor, the worker starts again itself once Redis
+    answers (nothing is lost meanwhile: the outbox rows wait in PostgreSQL)."""
+    backoff = 1.0
+    while True:
+        try:
+            run_worker(worker_settings(settings))
+            return
+        except (RedisConnectionError, RedisTimeoutError, ConnectionError) as exc:
+            log.warning(
+                "job worker lost Redis (%s); starting again in %.0f s", type(exc).__name__, backoff
+            )
+            time.sleep(backoff)
+            backoff = min(backoff * 2, 30.0)

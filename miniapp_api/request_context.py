@@ -56,16 +56,40 @@ def current_request_id() -> str:
     return request_id_of(request)
 
 
+# Answers under these carry personal data: no proxy or browser cache may keep them (a route may
+# still say more, e.g. "private, no-store").
+_PRIVATE_PREFIXES = ("/api/v1/mp/", "/api/v1/staff/")
+HSTS = "max-age=31536000; includeSubDomains"
+
+
 async def end_request(request: Request, response: BaseHTTPResponse) -> None:
-    response.headers["X-Request-ID"] = request_id_of(request)
+    headers = response.headers
+    headers["X-Request-ID"] = request_id_of(request)
+    # No answer may be sniffed into something else (an uploaded file into HTML, JSON into script).
+    headers["X-Content-Type-Options"] = "nosniff"
+    if request.path.startswith(_PRIVATE_PREFIXES):
+        headers.setdefault("Cache-Control", "no-store")
     started = getattr(request.stream, "perft0", None)
     if started is not None:
         metrics.observe(request, response.status, time.perf_counter() - started)
 
 
+async def end_request_behind_proxy(request: Request, response: BaseHTTPResponse) -> None:
+    """:func:`end_request`, plus HSTS when the trusted proxy says the client came over TLS
+    (X-Forwarded-Proto, read by Sanic only with PROXIES_COUNT >= 1). Never on plain HTTP: a
+    browser ignores it there, and a forged header must not pin a host that has no TLS."""
+    await end_request(request, response)
+    if request.scheme == "https":
+        response.headers["Strict-Transport-Security"] = HSTS
+
+
 def setup_request_context(app: Sanic[Any, Any]) -> None:
     set_request_id_source(current_request_id)
-    app.register_middleware(end_request, "response", priority=100)
+    # Only behind a proxy can a request have come over TLS (the app itself serves plain HTTP);
+    # without one, /healthz pays nothing for the check.
+    behind_proxy = app.config.PROXIES_COUNT > 0
+    middleware = end_request_behind_proxy if behind_proxy else end_request
+    app.register_middleware(middleware, "response", priority=100)
 
 
 def client_address(request: Request) -> str:

@@ -38,6 +38,8 @@ SIM_WECOM_AGENT_ID = 1000002
 SIM_WECOM_TOKEN = "sim-callback-token"  # noqa: S105 - the simulator's well-known dev credential
 # 43 characters of base64 without padding, as WeCom's EncodingAESKey.
 SIM_WECOM_AES_KEY = "c2ltdWxhdG9yLWFlcy1rZXktZm9yLWRldi1tb2RlLTA"
+# The demo hall's device secret, published in API.md: production refuses it.
+DEMO_DEVICE_SECRET = "suban-demo-device"  # noqa: S105 - the documented demo value
 
 
 class SettingsError(Exception):
@@ -67,6 +69,12 @@ class Settings:
     # Proxies in front that append the client's address to X-Forwarded-For (nginx, an Ingress):
     # with 0 the peer address is the client, and a forged header is ignored.
     proxies_count: int = 0
+    # Browser origins allowed to call the API cross-origin (exact "https://host[:port]"); none by
+    # default: the mini-program is no browser page and the console is served same-origin.
+    cors_origins: tuple[str, ...] = ()
+    # Seconds a client may take to send a request head (and between any two chunks of it) before
+    # the connection is cut: a slow client must not hold a connection slot for long.
+    request_timeout: int = 15
     log_level: str = "INFO"
     simulator: bool = True
     pii_cipher: PiiCipher = "aes-256-gcm"
@@ -88,7 +96,23 @@ class Settings:
     staff_session_ttl: int = 1800
     staff_session_max_age: int = 8 * 3600
     demo_staff_password: str = field(default="suban-demo", repr=False)
-    demo_device_secret: str = field(default="suban-demo-device", repr=False)
+    demo_device_secret: str = field(default=DEMO_DEVICE_SECRET, repr=False)
+    # Hall (issue 6). Camera snapshots, content-addressed outside static/; None: var/snapshots.
+    snapshot_dir: Path | None = None
+    snapshot_retention_hours: int = 24
+    # Crowd level of the live status: 适中 from the first number, 较多 from the second, judged
+    # on people counted by the cameras and on people waiting per open window (the higher wins).
+    hall_crowd_people_medium: int = 30
+    hall_crowd_people_high: int = 80
+    hall_crowd_waiting_medium: int = 3
+    hall_crowd_waiting_high: int = 8
+    # Open windows of the live status; 0: the windows that called a ticket in the last 30 min.
+    hall_windows_open: int = 0
+    # Comfort index: the quantiles of a month's predicted arrivals per slot that separate 较少 /
+    # 适中 / 较多 (tertiles by default); and how many years of synthetic queue history the demo
+    # loads (API.md, "Demo data": three; 0 loads none).
+    comfort_level_quantiles: tuple[float, float] = (1 / 3, 2 / 3)
+    demo_history_years: int = 3
     # Filing (issue 4). Attachments live outside static/, content-addressed; None: var/attachments.
     attachment_dir: Path | None = None
     attachment_max_bytes: int = 10 * 1024 * 1024
@@ -100,6 +124,12 @@ class Settings:
     # practice, DOMAIN.md): off unless the bureau says so.
     iit_at_issue: bool = False
     subscribe_template_status: str = "sim-tmpl-status"
+    # Hall appointments (issue 6): the subscribe messages of a staff invitation and of the
+    # reminder the day before, and how long after its slot ended a booking that was never
+    # checked in becomes a no-show (the queue system may report the check-in late).
+    subscribe_template_invitation: str = "sim-tmpl-invitation"
+    subscribe_template_reminder: str = "sim-tmpl-reminder"
+    no_show_grace_minutes: int = 30
     # Public progress lookups per client address per 10 minutes. Mobile carriers put many people
     # behind one address, so this is generous; guessing is stopped by the per-number limit.
     progress_ip_limit: int = 300
@@ -108,6 +138,19 @@ class Settings:
     # How guide QR codes are made: "local" draws a plain QR code (segno), "wxacode" asks WeChat
     # for a mini-program code (getwxacodeunlimit). Default: local with the simulator on.
     guide_qr: GuideQr = "local"
+    # Retention (PIPL art. 19), in days; the purge_expired job removes what is past them.
+    # Submissions and their timelines are tax records kept ten years and never purged (see
+    # forms/retention.py). Attachments of ended submissions: the decision and the filed data
+    # stay with the submission, the supporting copies (contracts, ID scans) were needed to decide
+    # and to answer a challenge of the decision, which must come within 60 days (行政复议法
+    # 第二十条) or six months (行政诉讼法 第四十六条): a year covers both with a margin.
+    retention_attachment_days: int = 365
+    # A draft untouched for a quarter has missed the filing period it was begun for.
+    retention_draft_days: int = 90
+    # Unfinished verifications (a pending phone, a claim awaiting the counter): a month.
+    retention_verification_days: int = 30
+    # Sent outbox messages (payloads can name people): long enough to answer "was I told?".
+    retention_outbox_days: int = 30
 
     @property
     def production(self) -> bool:
@@ -221,6 +264,8 @@ class Settings:
             port=port,
             workers=workers,
             proxies_count=reader.integer("SUBAN_PROXIES_COUNT", d.proxies_count, 0, 10),
+            cors_origins=reader.origins("SUBAN_CORS_ORIGINS"),
+            request_timeout=reader.integer("SUBAN_REQUEST_TIMEOUT", d.request_timeout, 1, 300),
             log_level=reader.choice(
                 "SUBAN_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), d.log_level, upper=True
             ),
@@ -251,7 +296,29 @@ class Settings:
                 "SUBAN_STAFF_SESSION_MAX_AGE", d.staff_session_max_age, 300, 7 * 86_400
             ),
             demo_staff_password=reader.text("SUBAN_DEMO_STAFF_PASSWORD", d.demo_staff_password),
-            demo_device_secret=reader.text("SUBAN_DEMO_DEVICE_SECRET", d.demo_device_secret),
+            # Production has no demo devices unless given a secret of its own.
+            demo_device_secret=reader.text(
+                "SUBAN_DEMO_DEVICE_SECRET", "" if mode == "production" else d.demo_device_secret
+            ),
+            snapshot_dir=Path(reader.text("SUBAN_SNAPSHOT_DIR", str(var_dir / "snapshots"))),
+            snapshot_retention_hours=reader.integer(
+                "SUBAN_SNAPSHOT_RETENTION_HOURS", d.snapshot_retention_hours, 1, 24 * 90
+            ),
+            hall_crowd_people_medium=reader.integer(
+                "SUBAN_HALL_CROWD_PEOPLE_MEDIUM", d.hall_crowd_people_medium, 1, 100_000
+            ),
+            hall_crowd_people_high=reader.integer(
+                "SUBAN_HALL_CROWD_PEOPLE_HIGH", d.hall_crowd_people_high, 1, 100_000
+            ),
+            hall_crowd_waiting_medium=reader.integer(
+                "SUBAN_HALL_CROWD_WAITING_MEDIUM", d.hall_crowd_waiting_medium, 1, 10_000
+            ),
+            hall_crowd_waiting_high=reader.integer(
+                "SUBAN_HALL_CROWD_WAITING_HIGH", d.hall_crowd_waiting_high, 1, 10_000
+            ),
+            hall_windows_open=reader.integer(
+                "SUBAN_HALL_WINDOWS_OPEN", d.hall_windows_open, 0, 500
+            ),
             attachment_dir=Path(reader.text("SUBAN_ATTACHMENT_DIR", str(var_dir / "attachments"))),
             attachment_max_bytes=reader.integer(
                 "SUBAN_ATTACHMENT_MAX_BYTES", d.attachment_max_bytes, 1024, 100 * 1024 * 1024
@@ -262,6 +329,15 @@ class Settings:
             subscribe_template_status=reader.text(
                 "SUBAN_SUBSCRIBE_TEMPLATE_STATUS", d.subscribe_template_status
             ),
+            subscribe_template_invitation=reader.text(
+                "SUBAN_SUBSCRIBE_TEMPLATE_INVITATION", d.subscribe_template_invitation
+            ),
+            subscribe_template_reminder=reader.text(
+                "SUBAN_SUBSCRIBE_TEMPLATE_REMINDER", d.subscribe_template_reminder
+            ),
+            no_show_grace_minutes=reader.integer(
+                "SUBAN_NO_SHOW_GRACE_MINUTES", d.no_show_grace_minutes, 0, 24 * 60
+            ),
             wecom_approval_template=reader.text(
                 "SUBAN_WECOM_APPROVAL_TEMPLATE", d.wecom_approval_template
             ),
@@ -270,6 +346,24 @@ class Settings:
             ),
             progress_ip_limit=reader.integer(
                 "SUBAN_PROGRESS_IP_LIMIT", d.progress_ip_limit, 1, 10_000_000
+            ),
+            retention_attachment_days=reader.integer(
+                "SUBAN_RETENTION_ATTACHMENT_DAYS", d.retention_attachment_days, 1, 3660
+            ),
+            retention_draft_days=reader.integer(
+                "SUBAN_RETENTION_DRAFT_DAYS", d.retention_draft_days, 1, 3660
+            ),
+            retention_verification_days=reader.integer(
+                "SUBAN_RETENTION_VERIFICATION_DAYS", d.retention_verification_days, 1, 366
+            ),
+            retention_outbox_days=reader.integer(
+                "SUBAN_RETENTION_OUTBOX_DAYS", d.retention_outbox_days, 1, 3660
+            ),
+            comfort_level_quantiles=reader.quantile_pair(
+                "SUBAN_COMFORT_LEVEL_QUANTILES", d.comfort_level_quantiles
+            ),
+            demo_history_years=reader.integer(
+                "SUBAN_DEMO_HISTORY_YEARS", d.demo_history_years, 0, 5
             ),
         )
         if len(settings.demo_staff_password) < MIN_STAFF_PASSWORD_LENGTH:
@@ -287,8 +381,24 @@ class Settings:
             ):
                 if value == simulated:
                     reader.fail(name, "the simulator's credential is not a production secret")
+        if mode == "production" and settings.demo_device_secret == DEMO_DEVICE_SECRET:
+            reader.fail("SUBAN_DEMO_DEVICE_SECRET", "the demo device secret is published in API.md")
+        if settings.demo_device_secret and len(settings.demo_device_secret) < 16:
+            reader.fail("SUBAN_DEMO_DEVICE_SECRET", "must be at least 16 characters")
+        if settings.hall_crowd_people_medium >= settings.hall_crowd_people_high:
+            reader.fail(
+                "SUBAN_HALL_CROWD_PEOPLE_HIGH", "must be above SUBAN_HALL_CROWD_PEOPLE_MEDIUM"
+            )
+        if settings.hall_crowd_waiting_medium >= settings.hall_crowd_waiting_high:
+            reader.fail(
+                "SUBAN_HALL_CROWD_WAITING_HIGH", "must be above SUBAN_HALL_CROWD_WAITING_MEDIUM"
+            )
         reader.raise_if_failed()
         return settings
+
+    @property
+    def snapshots_path(self) -> Path:
+        return self.snapshot_dir or self.var_dir / "snapshots"
 
     @property
     def attachments_path(self) -> Path:
@@ -378,6 +488,17 @@ class _Reader:
 
         return self._parse(name, default, parse, f"must be a number from {low} to {high}")
 
+    def quantile_pair(self, name: str, default: tuple[float, float]) -> tuple[float, float]:
+        def parse(raw: str) -> tuple[float, float]:
+            low, high = (float(part) for part in raw.split(","))
+            if not 0 < low < high < 1:
+                raise ValueError
+            return low, high
+
+        return self._parse(
+            name, default, parse, "must be two numbers between 0 and 1, ascending: 0.3333,0.6667"
+        )
+
     def boolean(self, name: str, default: bool) -> bool:
         table = {"1": True, "true": True, "yes": True, "on": True}
         table |= {"0": False, "false": False, "no": False, "off": False}
@@ -407,6 +528,22 @@ class _Reader:
             self.fail(name, why)
             return default
         return raw
+
+    def origins(self, name: str) -> tuple[str, ...]:
+        """Comma-separated browser origins: scheme http(s), a host, maybe a port, no path."""
+        raw = self._get(name)
+        if raw is None:
+            return ()
+        found: list[str] = []
+        for part in (p.strip() for p in raw.split(",")):
+            if not part:
+                continue
+            match = _ORIGIN.fullmatch(part)
+            if not match or not 1 <= int(match[3][1:] if match[3] else 80) <= 65535:
+                self.fail(name, f"{part!r} is not an origin like https://example.cn[:port]")
+                return ()
+            found.append(part.lower())
+        return tuple(dict.fromkeys(found))
 
     def host(self, name: str, default: str) -> str:
         raw = self._get(name)
@@ -457,6 +594,10 @@ class _Reader:
 
 _HOSTNAME = re.compile(
     r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+)
+# An origin as browsers send it: scheme, host (name, IPv4 or [IPv6]), maybe a port; nothing else.
+_ORIGIN = re.compile(
+    r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)(:[0-9]{1,5})?"
 )
 _NEEDS_HOST = ("http", "https", "redis", "rediss", "postgres", "postgresql", "asyncpg")
 

@@ -11,6 +11,12 @@ from miniapp_api.errors import ApiError, BadRequest, ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
 
+# The largest values the database columns hold: ids are BIGINT, versions INTEGER. A larger number
+# in a body or path reached the driver and failed there (a 500, found by tests/fuzz); models
+# bound their ints with these (``Field(ge=1, le=MAX_ID)``) and answer 422 instead.
+MAX_ID = 2**63 - 1
+MAX_INT = 2**31 - 1
+
 # Pydantic's error types in the contract's language; anything else falls back to a general line.
 _MESSAGES: dict[str, str] = {
     "missing": "必填",

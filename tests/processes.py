@@ -150,3 +150,32 @@ def suban_with_simulator(
         ),
     ):
         yield f"http://127.0.0.1:{port}", sim_base
+
+
+def tcp_peers_by_process(port: int) -> dict[int, set[int]]:
+    """Which local process holds each established TCP connection accepted on ``port``: pid → the
+    peers' ports (Linux ``/proc``). Tells which worker of a server took which client."""
+    inodes: dict[int, int] = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                local, remote, state, inode = fields[1], fields[2], fields[3], int(fields[9])
+                if state == "01" and int(local.rsplit(":", 1)[1], 16) == port:
+                    inodes[inode] = int(remote.rsplit(":", 1)[1], 16)
+    peers: dict[int, set[int]] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            fds = list((proc / "fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:[") and int(target[8:-1]) in inodes:
+                peers.setdefault(int(proc.name), set()).add(inodes[int(target[8:-1])])
+    return peers

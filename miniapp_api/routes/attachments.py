@@ -11,7 +11,6 @@ from urllib.parse import quote
 
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import json, raw
-from sanic_ext import openapi
 
 from auth import audit
 from forms.attachments import AttachmentRejected, AttachmentStore, check_upload, sanitize_name
@@ -19,6 +18,7 @@ from forms.models import Attachment, Submission
 from miniapp_api import filing
 from miniapp_api.callers import keyring, mp_caller
 from miniapp_api.errors import ApiError, BadRequest, NotFound
+from miniapp_api.openapi_docs import ATTACHMENT_TYPES, BINARY, UPLOAD, doc
 from miniapp_api.routes.submissions import own, readable
 
 bp = Blueprint("mp_attachments", url_prefix="/mp")
@@ -33,7 +33,15 @@ def store_of(request: Request) -> AttachmentStore:
 
 
 @bp.post("/submissions/<submission_id:int>/attachments", name="attachment_upload")
-@openapi.definition(summary="Attach a PDF, JPEG or PNG file (multipart field `file`)", tag="forms")
+@doc(
+    "Attach a PDF, JPEG or PNG file (multipart field `file`)",
+    "forms",
+    auth="person",
+    body=UPLOAD,
+    body_media="multipart/form-data",
+    ok=201,
+    errors=(409,),
+)
 async def upload(request: Request, submission_id: int) -> HTTPResponse:
     caller = await mp_caller(request)
     submission = await own(caller, submission_id)
@@ -112,7 +120,13 @@ async def serve_attachment(
 
 
 @bp.get("/submissions/<submission_id:int>/attachments/<attachment_id:int>", name="attachment_get")
-@openapi.definition(summary="Download an attachment of a submission I may see", tag="forms")
+@doc(
+    "Download an attachment of a submission I may see",
+    "forms",
+    auth="person",
+    answer=BINARY,
+    media=ATTACHMENT_TYPES,
+)
 async def download(request: Request, submission_id: int, attachment_id: int) -> HTTPResponse:
     caller = await mp_caller(request)
     submission = await readable(caller, submission_id)

@@ -11,7 +11,6 @@ from typing import Any
 from pydantic import BaseModel, Field
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import empty, json
-from sanic_ext import openapi
 
 from auth.models import Person, Taxpayer
 from auth.pii import Keyring
@@ -30,8 +29,9 @@ from forms.validation import (
 from miniapp_api import filing
 from miniapp_api.callers import keyring, mp_caller, utcnow
 from miniapp_api.errors import ApiError, NotFound, ValidationFailed
+from miniapp_api.openapi_docs import LIST, doc
 from miniapp_api.routes.submissions import TAXPAYER_ID_PATTERN
-from miniapp_api.validation import parse_body
+from miniapp_api.validation import MAX_INT, parse_body
 
 bp = Blueprint("mp_drafts", url_prefix="/mp")
 
@@ -44,7 +44,7 @@ class DraftCreate(BaseModel):
 
 class DraftSave(BaseModel):
     data: dict[str, Any]
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_INT)
 
 
 def person_facts(person: Person, ring: Keyring) -> PersonFacts:
@@ -89,8 +89,12 @@ def view(draft: Draft, ring: Keyring, today: Any) -> dict[str, Any]:
 
 
 @bp.post("/drafts", name="draft_create")
-@openapi.definition(
-    summary="Start a draft, prefilled from the registry and the person", tag="forms"
+@doc(
+    "Start a draft, prefilled from the registry and the person",
+    "forms",
+    auth="person",
+    body=DraftCreate,
+    ok=201,
 )
 async def create(request: Request) -> HTTPResponse:
     caller = await mp_caller(request)
@@ -116,7 +120,7 @@ async def create(request: Request) -> HTTPResponse:
 
 
 @bp.get("/drafts", name="draft_list")
-@openapi.definition(summary="My drafts", tag="forms")
+@doc("My drafts", "forms", auth="person", answer=LIST)
 async def list_drafts(request: Request) -> HTTPResponse:
     caller = await mp_caller(request)
     ring, today = keyring(request), utcnow().date()
@@ -124,7 +128,7 @@ async def list_drafts(request: Request) -> HTTPResponse:
 
 
 @bp.get("/drafts/<draft_id:int>", name="draft_get")
-@openapi.definition(summary="Resume a draft", tag="forms")
+@doc("Resume a draft", "forms", auth="person")
 async def get_one(request: Request, draft_id: int) -> HTTPResponse:
     caller = await mp_caller(request)
     try:
@@ -135,7 +139,7 @@ async def get_one(request: Request, draft_id: int) -> HTTPResponse:
 
 
 @bp.put("/drafts/<draft_id:int>", name="draft_save")
-@openapi.definition(summary="Save a draft; a stale version is 409", tag="forms")
+@doc("Save a draft; a stale version is 409", "forms", auth="person", body=DraftSave, errors=(409,))
 async def save(request: Request, draft_id: int) -> HTTPResponse:
     caller = await mp_caller(request)
     body = parse_body(request, DraftSave)
@@ -157,7 +161,7 @@ async def save(request: Request, draft_id: int) -> HTTPResponse:
 
 
 @bp.delete("/drafts/<draft_id:int>", name="draft_delete")
-@openapi.definition(summary="Delete a draft", tag="forms")
+@doc("Delete a draft", "forms", auth="person", ok=204, answer=None)
 async def delete(request: Request, draft_id: int) -> HTTPResponse:
     caller = await mp_caller(request)
     try:

@@ -7,10 +7,10 @@ from typing import Any
 
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import json
-from sanic_ext import openapi
 
 from forms.catalogue import catalogue
 from miniapp_api.errors import NotFound
+from miniapp_api.openapi_docs import LIST, doc
 
 bp = Blueprint("forms", url_prefix="/forms")
 
@@ -27,13 +27,13 @@ async def check_catalogue(app: Any) -> None:
 
 
 @bp.get("", name="form_list")
-@openapi.definition(summary="The forms that can be filed", tag="forms")
+@doc("The forms that can be filed", "forms", answer=LIST)
 async def list_forms(request: Request) -> HTTPResponse:
     return json([spec.summary() for spec in catalogue().forms], headers=CACHE)
 
 
 @bp.get("/<code:str>", name="form_schema")
-@openapi.definition(summary="A form's fields: types, labels, required, options, rules", tag="forms")
+@doc("A form's fields: types, labels, required, options, rules", "forms")
 async def form_schema(request: Request, code: str) -> HTTPResponse:
     spec = catalogue().get(code)
     if spec is None:

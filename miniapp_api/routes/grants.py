@@ -13,7 +13,6 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, Field
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import empty, json
-from sanic_ext import openapi
 
 from auth import grants
 from auth.authorizations import NotPermitted, TaxpayerUnknown, require_permission
@@ -23,6 +22,7 @@ from auth.pii import Keyring
 from auth.roles import role_book
 from miniapp_api.callers import keyring, mp_caller, utcnow
 from miniapp_api.errors import ApiError, NotFound, ValidationFailed
+from miniapp_api.openapi_docs import LIST, doc
 from miniapp_api.validation import parse_body
 
 bp = Blueprint("mp_grants", url_prefix="/mp")
@@ -75,7 +75,14 @@ async def managed_taxpayer(person: Person, taxpayer_id: str) -> Taxpayer:
 
 
 @bp.post(f"/taxpayers/{TAXPAYER_ID}/grants", name="grant_create")
-@openapi.definition(summary="Grant a role on a taxpayer (legal rep or finance head)", tag="grants")
+@doc(
+    "Grant a role on a taxpayer (legal rep or finance head)",
+    "grants",
+    auth="person",
+    body=GrantBody,
+    ok=201,
+    errors=(409,),
+)
 async def create(request: Request, taxpayer_id: str) -> HTTPResponse:
     caller = await mp_caller(request)
     taxpayer = await managed_taxpayer(caller.verified_person, taxpayer_id)
@@ -100,7 +107,7 @@ async def create(request: Request, taxpayer_id: str) -> HTTPResponse:
 
 
 @bp.get(f"/taxpayers/{TAXPAYER_ID}/grants", name="grant_list")
-@openapi.definition(summary="The grants on a taxpayer (legal rep or finance head)", tag="grants")
+@doc("The grants on a taxpayer (legal rep or finance head)", "grants", auth="person", answer=LIST)
 async def list_for_taxpayer(request: Request, taxpayer_id: str) -> HTTPResponse:
     caller = await mp_caller(request)
     taxpayer = await managed_taxpayer(caller.verified_person, taxpayer_id)
@@ -110,7 +117,14 @@ async def list_for_taxpayer(request: Request, taxpayer_id: str) -> HTTPResponse:
 
 
 @bp.delete(f"/taxpayers/{TAXPAYER_ID}/grants/<grant_id:int>", name="grant_revoke")
-@openapi.definition(summary="Revoke a grant (legal rep or finance head)", tag="grants")
+@doc(
+    "Revoke a grant (legal rep or finance head)",
+    "grants",
+    auth="person",
+    ok=204,
+    answer=None,
+    errors=(409,),
+)
 async def revoke(request: Request, taxpayer_id: str, grant_id: int) -> HTTPResponse:
     caller = await mp_caller(request)
     taxpayer = await managed_taxpayer(caller.verified_person, taxpayer_id)
@@ -122,7 +136,7 @@ async def revoke(request: Request, taxpayer_id: str, grant_id: int) -> HTTPRespo
 
 
 @bp.get("/grants", name="grants_mine")
-@openapi.definition(summary="Grants naming me (to confirm or decline)", tag="grants")
+@doc("Grants naming me (to confirm or decline)", "grants", auth="person", answer=LIST)
 async def mine(request: Request) -> HTTPResponse:
     caller = await mp_caller(request)
     person = caller.verified_person
@@ -144,12 +158,12 @@ async def _answer(request: Request, grant_id: int, action: str) -> HTTPResponse:
 
 
 @bp.post("/grants/<grant_id:int>/confirm", name="grant_confirm")
-@openapi.definition(summary="Accept a grant naming me", tag="grants")
+@doc("Accept a grant naming me", "grants", auth="person", errors=(409,))
 async def confirm(request: Request, grant_id: int) -> HTTPResponse:
     return await _answer(request, grant_id, "confirm")
 
 
 @bp.post("/grants/<grant_id:int>/decline", name="grant_decline")
-@openapi.definition(summary="Decline a grant naming me", tag="grants")
+@doc("Decline a grant naming me", "grants", auth="person", errors=(409,))
 async def decline(request: Request, grant_id: int) -> HTTPResponse:
     return await _answer(request, grant_id, "decline")

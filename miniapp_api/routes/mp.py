@@ -8,7 +8,6 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import empty, json
-from sanic_ext import openapi
 
 from auth import bind_codes, realname
 from auth import phone as phone_mod
@@ -21,6 +20,7 @@ from auth.pii import Keyring
 from auth.roles import role_book
 from miniapp_api.callers import keyring, limiter, mp_caller, too_many, utcnow
 from miniapp_api.errors import ApiError, Unauthorized, ValidationFailed
+from miniapp_api.openapi_docs import doc
 from miniapp_api.request_context import request_id_of
 from miniapp_api.validation import parse_body
 from wechat.errors import InvalidCode
@@ -48,7 +48,7 @@ class RealnameBody(BaseModel):
 
 
 @bp.post("/login", name="login")
-@openapi.definition(summary="Log in with a wx.login code", tag="mini-program")
+@doc("Log in with a wx.login code", "mini-program", body=LoginBody, errors=(401,))
 async def login(request: Request) -> HTTPResponse:
     body = parse_body(request, LoginBody)
     try:
@@ -70,9 +70,13 @@ async def login(request: Request) -> HTTPResponse:
 
 
 @bp.post("/logout", name="logout")
-@openapi.definition(
-    summary="End this session (or, with everywhere, every session of this person)",
-    tag="mini-program",
+@doc(
+    "End this session (or, with everywhere, every session of this person); the body is optional",
+    "mini-program",
+    auth="person",
+    body=LogoutBody,
+    ok=204,
+    answer=None,
 )
 async def logout(request: Request) -> HTTPResponse:
     caller = await mp_caller(request)
@@ -91,7 +95,12 @@ async def logout(request: Request) -> HTTPResponse:
 
 
 @bp.post("/phone", name="phone")
-@openapi.definition(summary="Keep the phone number from a getPhoneNumber code", tag="mini-program")
+@doc(
+    "Keep the phone number from a getPhoneNumber code",
+    "mini-program",
+    auth="person",
+    body=PhoneBody,
+)
 async def phone(request: Request) -> HTTPResponse:
     caller = await mp_caller(request)
     body = parse_body(request, PhoneBody)
@@ -112,9 +121,13 @@ async def phone(request: Request) -> HTTPResponse:
 
 
 @bp.post("/realname", name="realname")
-@openapi.definition(
-    summary="Real-name verification: name, ID and the face-verification result",
-    tag="mini-program",
+@doc(
+    "Real-name verification: name, ID and the face-verification result",
+    "mini-program",
+    auth="person",
+    body=RealnameBody,
+    ok=(200, 202),
+    errors=(409,),
 )
 async def verify_realname(request: Request) -> HTTPResponse:
     caller = await mp_caller(request)
@@ -184,7 +197,7 @@ def person_view(person: Person | None, ring: Keyring) -> dict[str, object] | Non
 
 
 @bp.get("/me", name="me")
-@openapi.definition(summary="Who I am (masked) and whom I may act for", tag="mini-program")
+@doc("Who I am (masked) and whom I may act for", "mini-program", auth="person")
 async def me(request: Request) -> HTTPResponse:
     caller = await mp_caller(request)
     ring = keyring(request)
@@ -221,9 +234,10 @@ async def me(request: Request) -> HTTPResponse:
 
 
 @bp.post("/wecom-bind-code", name="wecom_bind_code")
-@openapi.definition(
-    summary="A one-time code to type into WeCom, linking the member to this person",
-    tag="mini-program",
+@doc(
+    "A one-time code to type into WeCom, linking the member to this person",
+    "mini-program",
+    auth="person",
 )
 async def wecom_bind_code(request: Request) -> HTTPResponse:
     caller = await mp_caller(request)

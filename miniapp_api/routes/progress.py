@@ -27,6 +27,7 @@ from forms import progress
 from forms.tracking import normalize_tracking_no
 from miniapp_api.callers import keyring, limiter, too_many
 from miniapp_api.errors import REDIS_DOWN_ERRORS, NotFound
+from miniapp_api.request_context import client_address
 from miniapp_api.validation import parse_query
 
 bp = Blueprint("progress")
@@ -97,7 +98,7 @@ async def lookup(request: Request) -> HTTPResponse:
     query = parse_query(request, ProgressQuery)
     tracking_no = normalize_tracking_no(query.tracking_no)
     per_address = Limit(request.app.ctx.settings.progress_ip_limit, WINDOW)
-    counts = [("progress_ip", request.ip or "unknown", per_address)]
+    counts = [("progress_ip", client_address(request), per_address)]
     if tracking_no is not None:
         counts.append(("progress_no", tracking_no, PER_NUMBER))
     cache: Any = request.app.ctx.redis

@@ -16,11 +16,11 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, Field
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import json
-from sanic_ext import openapi
 
 from forms import tax
 from miniapp_api.callers import mp_caller, utcnow
 from miniapp_api.errors import ValidationFailed
+from miniapp_api.openapi_docs import doc
 from miniapp_api.validation import parse_body
 
 bp = Blueprint("mp_quote", url_prefix="/mp")
@@ -77,8 +77,11 @@ class QuoteBody(BaseModel):
 
 
 @bp.post("/invoice-quote", name="invoice_quote")
-@openapi.definition(
-    summary="Quote VAT, surtaxes and payable of a proxy VAT invoice (代开增值税发票)", tag="forms"
+@doc(
+    "Quote VAT, surtaxes and payable of a proxy VAT invoice (代开增值税发票)",
+    "forms",
+    auth="person",
+    body=QuoteBody,
 )
 async def invoice_quote(request: Request) -> HTTPResponse:
     await mp_caller(request)

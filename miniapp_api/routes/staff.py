@@ -8,11 +8,11 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import empty, json
-from sanic_ext import openapi
 
 from auth import staff
 from miniapp_api.callers import keyring, utcnow
 from miniapp_api.errors import ApiError, Unauthorized
+from miniapp_api.openapi_docs import doc
 from miniapp_api.request_context import request_id_of
 from miniapp_api.sessions_setup import require_staff
 from miniapp_api.validation import parse_body
@@ -44,8 +44,11 @@ def refused(exc: staff.LoginRefused) -> ApiError:
 
 
 @bp.post("/login", name="login")
-@openapi.definition(
-    summary="Staff login: username, password and, when enabled, a TOTP code", tag="staff"
+@doc(
+    "Staff login: username, password and, when enabled, a TOTP code",
+    "staff",
+    body=LoginBody,
+    errors=(401, 403),
 )
 async def login(request: Request) -> HTTPResponse:
     body = parse_body(request, LoginBody)
@@ -68,7 +71,7 @@ async def login(request: Request) -> HTTPResponse:
 
 
 @bp.post("/logout", name="logout")
-@openapi.definition(summary="End this staff session", tag="staff")
+@doc("End this staff session", "staff", auth="staff", ok=204, answer=None)
 async def logout(request: Request) -> HTTPResponse:
     caller = await require_staff(request)
     await request.app.ctx.sessions.revoke(caller.session)
@@ -76,7 +79,7 @@ async def logout(request: Request) -> HTTPResponse:
 
 
 @bp.get("/me", name="me")
-@openapi.definition(summary="The signed-in staff member, roles and permissions", tag="staff")
+@doc("The signed-in staff member, roles and permissions", "staff", auth="staff")
 async def me(request: Request) -> HTTPResponse:
     caller = await require_staff(request)
     return json(

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import empty, json
-from sanic_ext import openapi
 
 from auth import grants
 from auth.audit import Actor
 from auth.models import Taxpayer
 from miniapp_api.callers import keyring, utcnow
 from miniapp_api.errors import NotFound
+from miniapp_api.openapi_docs import LIST, doc
 from miniapp_api.request_context import request_id_of
 from miniapp_api.routes.grants import TAXPAYER_ID, GrantBody, grant_view, refused
 from miniapp_api.sessions_setup import require_staff
@@ -33,7 +33,14 @@ async def _taxpayer(taxpayer_id: str) -> Taxpayer:
 
 
 @bp.post(f"/taxpayers/{TAXPAYER_ID}/grants", name="staff_grant_create")
-@openapi.definition(summary="Grant a role at the taxpayer's request (staff)", tag="staff")
+@doc(
+    "Grant a role at the taxpayer's request (staff)",
+    "staff",
+    auth="staff",
+    body=GrantBody,
+    ok=201,
+    errors=(409,),
+)
 async def create(request: Request, taxpayer_id: str) -> HTTPResponse:
     actor = await _staff(request)
     taxpayer = await _taxpayer(taxpayer_id)
@@ -58,7 +65,7 @@ async def create(request: Request, taxpayer_id: str) -> HTTPResponse:
 
 
 @bp.get(f"/taxpayers/{TAXPAYER_ID}/grants", name="staff_grant_list")
-@openapi.definition(summary="The grants on a taxpayer (staff)", tag="staff")
+@doc("The grants on a taxpayer (staff)", "staff", auth="staff", answer=LIST)
 async def list_grants(request: Request, taxpayer_id: str) -> HTTPResponse:
     await _staff(request)
     taxpayer = await _taxpayer(taxpayer_id)
@@ -69,7 +76,14 @@ async def list_grants(request: Request, taxpayer_id: str) -> HTTPResponse:
 
 
 @bp.delete(f"/taxpayers/{TAXPAYER_ID}/grants/<grant_id:int>", name="staff_grant_revoke")
-@openapi.definition(summary="Revoke a grant at the taxpayer's request (staff)", tag="staff")
+@doc(
+    "Revoke a grant at the taxpayer's request (staff)",
+    "staff",
+    auth="staff",
+    ok=204,
+    answer=None,
+    errors=(409,),
+)
 async def revoke(request: Request, taxpayer_id: str, grant_id: int) -> HTTPResponse:
     actor = await _staff(request)
     taxpayer = await _taxpayer(taxpayer_id)

@@ -11,7 +11,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import json
-from sanic_ext import openapi
 
 from auth import audit
 from auth.audit import Actor
@@ -22,11 +21,12 @@ from forms.submissions import open_data
 from miniapp_api import filing
 from miniapp_api.callers import keyring
 from miniapp_api.errors import NotFound, ValidationFailed
+from miniapp_api.openapi_docs import ATTACHMENT_TYPES, BINARY, doc
 from miniapp_api.request_context import request_id_of
 from miniapp_api.routes.attachments import serve_attachment
 from miniapp_api.routes.submissions import TAXPAYER_ID_PATTERN, after_change
 from miniapp_api.sessions_setup import require_staff
-from miniapp_api.validation import parse_body, parse_query
+from miniapp_api.validation import MAX_INT, parse_body, parse_query
 
 bp = Blueprint("staff_review", url_prefix="/staff")
 PERMISSION = "submissions.review"
@@ -54,7 +54,7 @@ class QueueQuery(BaseModel):
 
 
 class DecisionBody(BaseModel):
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_INT)
     comment: str | None = Field(default=None, max_length=500)
     reason: str | None = Field(default=None, max_length=500)
     fields: dict[str, str] | None = Field(default=None, max_length=50)
@@ -74,7 +74,7 @@ def _with_claim(view: dict[str, Any], submission: Submission, me: StaffUser) -> 
 
 
 @bp.get("/submissions", name="staff_queue")
-@openapi.definition(summary="The review queue, filtered and paged", tag="staff")
+@doc("The review queue, filtered and paged", "staff", auth="staff", query=QueueQuery)
 async def queue(request: Request) -> HTTPResponse:
     _actor, me = await _staff(request)
     query = parse_query(request, QueueQuery)
@@ -115,7 +115,7 @@ async def _submission(submission_id: int) -> Submission:
 
 
 @bp.get("/submissions/<submission_id:int>", name="staff_submission")
-@openapi.definition(summary="A submission with its data, attachments and timeline", tag="staff")
+@doc("A submission with its data, attachments and timeline", "staff", auth="staff")
 async def get_one(request: Request, submission_id: int) -> HTTPResponse:
     actor, me = await _staff(request)
     submission = await _submission(submission_id)
@@ -164,31 +164,55 @@ async def _decide(request: Request, submission_id: int, action: str) -> HTTPResp
 
 
 @bp.post("/submissions/<submission_id:int>/claim", name="staff_claim")
-@openapi.definition(summary="Claim a submission for review (one reviewer at a time)", tag="staff")
+@doc(
+    "Claim a submission for review (one reviewer at a time)",
+    "staff",
+    auth="staff",
+    body=DecisionBody,
+    errors=(409,),
+)
 async def claim(request: Request, submission_id: int) -> HTTPResponse:
     return await _decide(request, submission_id, "claim")
 
 
 @bp.post("/submissions/<submission_id:int>/approve", name="staff_approve")
-@openapi.definition(summary="Approve a claimed submission", tag="staff")
+@doc("Approve a claimed submission", "staff", auth="staff", body=DecisionBody, errors=(409,))
 async def approve(request: Request, submission_id: int) -> HTTPResponse:
     return await _decide(request, submission_id, "approve")
 
 
 @bp.post("/submissions/<submission_id:int>/reject", name="staff_reject")
-@openapi.definition(summary="Reject a claimed submission (reason required)", tag="staff")
+@doc(
+    "Reject a claimed submission (reason required)",
+    "staff",
+    auth="staff",
+    body=DecisionBody,
+    errors=(409,),
+)
 async def reject(request: Request, submission_id: int) -> HTTPResponse:
     return await _decide(request, submission_id, "reject")
 
 
 @bp.post("/submissions/<submission_id:int>/return", name="staff_return")
-@openapi.definition(summary="Return for correction, with reasons per field", tag="staff")
+@doc(
+    "Return for correction, with reasons per field",
+    "staff",
+    auth="staff",
+    body=DecisionBody,
+    errors=(409,),
+)
 async def return_(request: Request, submission_id: int) -> HTTPResponse:
     return await _decide(request, submission_id, "return")
 
 
 @bp.post("/submissions/<submission_id:int>/complete", name="staff_complete")
-@openapi.definition(summary="Complete an approved submission with its result", tag="staff")
+@doc(
+    "Complete an approved submission with its result",
+    "staff",
+    auth="staff",
+    body=DecisionBody,
+    errors=(409,),
+)
 async def complete(request: Request, submission_id: int) -> HTTPResponse:
     return await _decide(request, submission_id, "complete")
 
@@ -197,7 +221,13 @@ async def complete(request: Request, submission_id: int) -> HTTPResponse:
     "/submissions/<submission_id:int>/attachments/<attachment_id:int>",
     name="staff_attachment",
 )
-@openapi.definition(summary="Download an attachment of a submission (staff)", tag="staff")
+@doc(
+    "Download an attachment of a submission (staff)",
+    "staff",
+    auth="staff",
+    answer=BINARY,
+    media=ATTACHMENT_TYPES,
+)
 async def attachment(request: Request, submission_id: int, attachment_id: int) -> HTTPResponse:
     actor, _me = await _staff(request)
     submission = await _submission(submission_id)

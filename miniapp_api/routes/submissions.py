@@ -17,7 +17,6 @@ from typing import Any
 from pydantic import BaseModel, Field
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import json, raw
-from sanic_ext import openapi
 
 from auth import audit
 from auth.authorizations import NotPermitted, TaxpayerUnknown, require_permission
@@ -43,7 +42,8 @@ from miniapp_api import filing
 from miniapp_api.callers import MpCaller, keyring, mp_caller, utcnow
 from miniapp_api.errors import ApiError, BadRequest, NotFound, ValidationFailed
 from miniapp_api.jobs import enqueue
-from miniapp_api.validation import parse_body, parse_query
+from miniapp_api.openapi_docs import BINARY, doc, header
+from miniapp_api.validation import MAX_ID, MAX_INT, parse_body, parse_query
 from wecom import approvals as wecom_approvals
 
 log = logging.getLogger("suban.filing")
@@ -57,16 +57,16 @@ class SubmissionBody(BaseModel):
     form_code: str = Field(min_length=1, max_length=48)
     taxpayer_id: str | None = Field(default=None, pattern=TAXPAYER_ID_PATTERN)
     data: dict[str, Any]
-    draft_id: int | None = Field(default=None, ge=1)
+    draft_id: int | None = Field(default=None, ge=1, le=MAX_ID)
 
 
 class ResubmitBody(BaseModel):
     data: dict[str, Any]
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_INT)
 
 
 class VersionBody(BaseModel):
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_INT)
     comment: str | None = Field(default=None, max_length=500)
     reason: str | None = Field(default=None, max_length=500)
 
@@ -132,7 +132,15 @@ def _created(submission: Submission) -> dict[str, Any]:
 
 
 @bp.post("/submissions", name="submission_create")
-@openapi.definition(summary="File a form (Idempotency-Key header required)", tag="forms")
+@doc(
+    "File a form (Idempotency-Key header required)",
+    "forms",
+    auth="person",
+    body=SubmissionBody,
+    parameters=[header("Idempotency-Key", {"type": "string", "pattern": IDEMPOTENCY_KEY.pattern})],
+    ok=(200, 201),
+    errors=(409,),
+)
 async def create(request: Request) -> HTTPResponse:
     caller = await mp_caller(request)
     person = caller.verified_person
@@ -178,7 +186,7 @@ async def create(request: Request) -> HTTPResponse:
 
 
 @bp.get("/submissions", name="submission_list")
-@openapi.definition(summary="My submissions, or a taxpayer's (taxpayer.view)", tag="forms")
+@doc("My submissions, or a taxpayer's (taxpayer.view)", "forms", auth="person", query=ListQuery)
 async def list_submissions(request: Request) -> HTTPResponse:
     caller = await mp_caller(request)
     person = caller.verified_person
@@ -234,7 +242,7 @@ async def own(caller: MpCaller, submission_id: int) -> Submission:
 
 
 @bp.get("/submissions/<submission_id:int>", name="submission_detail")
-@openapi.definition(summary="A submission with its data, quote and timeline", tag="forms")
+@doc("A submission with its data, quote and timeline", "forms", auth="person")
 async def get_one(request: Request, submission_id: int) -> HTTPResponse:
     caller = await mp_caller(request)
     submission = await readable(caller, submission_id)
@@ -242,7 +250,13 @@ async def get_one(request: Request, submission_id: int) -> HTTPResponse:
 
 
 @bp.put("/submissions/<submission_id:int>", name="submission_resubmit")
-@openapi.definition(summary="Correct and resubmit after it was returned", tag="forms")
+@doc(
+    "Correct and resubmit after it was returned",
+    "forms",
+    auth="person",
+    body=ResubmitBody,
+    errors=(409,),
+)
 async def resubmit(request: Request, submission_id: int) -> HTTPResponse:
     caller = await mp_caller(request)
     submission = await own(caller, submission_id)
@@ -286,7 +300,13 @@ async def resubmit(request: Request, submission_id: int) -> HTTPResponse:
 
 
 @bp.post("/submissions/<submission_id:int>/withdraw", name="submission_withdraw")
-@openapi.definition(summary="Withdraw a submission before it is approved", tag="forms")
+@doc(
+    "Withdraw a submission before it is approved",
+    "forms",
+    auth="person",
+    body=VersionBody,
+    errors=(409,),
+)
 async def withdraw(request: Request, submission_id: int) -> HTTPResponse:
     caller = await mp_caller(request)
     submission = await own(caller, submission_id)
@@ -336,19 +356,37 @@ async def _internal(request: Request, submission_id: int, action: str) -> HTTPRe
 
 
 @bp.post("/submissions/<submission_id:int>/internal-approve", name="submission_internal_approve")
-@openapi.definition(summary="The enterprise's approver sends a clerk's filing on", tag="forms")
+@doc(
+    "The enterprise's approver sends a clerk's filing on",
+    "forms",
+    auth="person",
+    body=VersionBody,
+    errors=(409,),
+)
 async def internal_approve(request: Request, submission_id: int) -> HTTPResponse:
     return await _internal(request, submission_id, "internal_approve")
 
 
 @bp.post("/submissions/<submission_id:int>/internal-reject", name="submission_internal_reject")
-@openapi.definition(summary="The enterprise's approver returns a clerk's filing", tag="forms")
+@doc(
+    "The enterprise's approver returns a clerk's filing",
+    "forms",
+    auth="person",
+    body=VersionBody,
+    errors=(409,),
+)
 async def internal_reject(request: Request, submission_id: int) -> HTTPResponse:
     return await _internal(request, submission_id, "internal_reject")
 
 
 @bp.get("/submissions/<submission_id:int>/receipt.pdf", name="submission_receipt")
-@openapi.definition(summary="The submission's receipt (回执) as PDF", tag="forms")
+@doc(
+    "The submission's receipt (回执) as PDF",
+    "forms",
+    auth="person",
+    answer=BINARY,
+    media="application/pdf",
+)
 async def receipt(request: Request, submission_id: int) -> HTTPResponse:
     caller = await mp_caller(request)
     submission = await readable(caller, submission_id)
@@ -404,7 +442,12 @@ async def receipt_view(request: Request, submission: Submission) -> ReceiptView:
 
 
 @bp.put(r"/taxpayers/<taxpayer_id:[0-9A-Z]{15,20}>/filing-settings", name="filing_settings")
-@openapi.definition(summary="Turn internal approval of clerks' filings on or off", tag="forms")
+@doc(
+    "Turn internal approval of clerks' filings on or off",
+    "forms",
+    auth="person",
+    body=FilingSettingsBody,
+)
 async def filing_settings(request: Request, taxpayer_id: str) -> HTTPResponse:
     caller = await mp_caller(request)
     person = caller.verified_person

@@ -11,11 +11,12 @@ import time
 from pydantic import BaseModel, Field
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import json
-from sanic_ext import openapi
 
 from auth.ratelimit import Limit
 from miniapp_api.callers import limiter, too_many
 from miniapp_api.errors import ValidationFailed
+from miniapp_api.openapi_docs import doc
+from miniapp_api.request_context import client_address
 from miniapp_api.validation import parse_query
 from wecom import jsapi
 
@@ -35,10 +36,10 @@ class JsapiQuery(BaseModel):
 
 
 @bp.get("/api/v1/wecom/jsapi-config", name="wecom_jsapi_config")
-@openapi.definition(summary="JS-SDK config and agentConfig for a page of ours", tag="wecom")
+@doc("JS-SDK config and agentConfig for a page of ours", "wecom", query=JsapiQuery)
 async def jsapi_config(request: Request) -> HTTPResponse:
     query = parse_query(request, JsapiQuery)
-    verdict = await limiter(request).hit("wecom_jsapi_ip", [request.ip or "unknown"], PER_ADDRESS)
+    verdict = await limiter(request).hit("wecom_jsapi_ip", [client_address(request)], PER_ADDRESS)
     if not verdict.allowed:
         raise too_many(verdict.retry_after, "请求过于频繁，请稍后再试")
     try:

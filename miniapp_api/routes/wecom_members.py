@@ -15,13 +15,13 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import empty, json, redirect
-from sanic_ext import openapi
 
 from auth.audit import Actor
 from auth.bind_codes import TooManyBindAttempts
 from auth.sessions import Session
 from miniapp_api.callers import limiter, mp_caller, too_many, utcnow
 from miniapp_api.errors import ApiError, NotFound, Unauthorized, ValidationFailed
+from miniapp_api.openapi_docs import doc
 from miniapp_api.request_context import request_id_of
 from miniapp_api.sessions_setup import require_session
 from miniapp_api.validation import parse_body, parse_query
@@ -59,7 +59,13 @@ def _callback_url(request: Request) -> str:
 
 
 @bp.get("/wecom/oauth/start", name="oauth_start")
-@openapi.definition(summary="Start WeCom OAuth (members; ?for=staff for staff)", tag="wecom")
+@doc(
+    "Start WeCom OAuth (members; ?for=staff for staff)",
+    "wecom",
+    query=StartQuery,
+    ok=302,
+    answer=None,
+)
 async def oauth_start(request: Request) -> HTTPResponse:
     query = parse_query(request, StartQuery)
     try:
@@ -75,7 +81,12 @@ async def oauth_start(request: Request) -> HTTPResponse:
 
 
 @bp.get(CALLBACK_PATH, name="oauth_callback")
-@openapi.definition(summary="Finish WeCom OAuth: a session for the member", tag="wecom")
+@doc(
+    "Finish WeCom OAuth: a session for the member",
+    "wecom",
+    query=CallbackQuery,
+    errors=(401, 403, 409),
+)
 async def oauth_callback(request: Request) -> HTTPResponse:
     query = parse_query(request, CallbackQuery)
     redis = request.app.ctx.redis
@@ -130,7 +141,14 @@ def _already_bound() -> ApiError:
 
 
 @bp.post("/api/v1/wecom/bind", name="bind")
-@openapi.definition(summary="Bind this WeCom member to a person with a one-time code", tag="wecom")
+@doc(
+    "Bind this WeCom member to a person with a one-time code",
+    "wecom",
+    auth="member",
+    body=BindBody,
+    ok=201,
+    errors=(409,),
+)
 async def bind(request: Request) -> HTTPResponse:
     session, identity = await _member(request)
     body = parse_body(request, BindBody)
@@ -164,7 +182,7 @@ async def bind(request: Request) -> HTTPResponse:
 
 
 @bp.delete("/api/v1/wecom/bind", name="unbind")
-@openapi.definition(summary="Unbind this WeCom member from its person", tag="wecom")
+@doc("Unbind this WeCom member from its person", "wecom", auth="member", ok=204, answer=None)
 async def unbind(request: Request) -> HTTPResponse:
     _, identity = await _member(request)
     if identity.member is None:
@@ -177,7 +195,7 @@ async def unbind(request: Request) -> HTTPResponse:
 
 
 @bp.delete("/api/v1/mp/wecom-binding", name="mp_unbind")
-@openapi.definition(summary="Unbind the WeCom member of this person", tag="mini-program")
+@doc("Unbind the WeCom member of this person", "mini-program", auth="person", ok=204, answer=None)
 async def mp_unbind(request: Request) -> HTTPResponse:
     caller = await mp_caller(request)
     person = caller.verified_person

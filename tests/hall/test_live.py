@@ -166,6 +166,25 @@ async def test_a_slow_reader_is_dropped_and_the_fast_one_gets_everything() -> No
     assert board.clients["liwan"] == {fast}
 
 
+async def test_close_all_tells_every_reader_and_lets_go_of_them() -> None:
+    board = LiveBoard(redis=None, url_key=b"k")  # type: ignore[arg-type]
+    closed: list[str] = []
+    board.subscribe("liwan", on_close=lambda: closed.append("a"))
+    board.subscribe("liwan", on_close=lambda: closed.append("b"))
+    board.subscribe("other")  # no callback: just let go of
+
+    def failing() -> None:
+        raise RuntimeError("boom")
+
+    board.subscribe("other", on_close=failing)  # one failing does not stop the rest
+    assert board.close_all() == 4
+    assert sorted(closed) == ["a", "b"]
+    assert board.clients == {}
+    # Nothing left to tell about later changes.
+    assert board.offer(envelope_of(1))
+    assert board.close_all() == 0
+
+
 async def wait_until(condition: Any, timeout: float = 3.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not condition():
