@@ -99,6 +99,10 @@ def _fuzz(
     def run(case: schemathesis.Case) -> None:
         response = case.call(base_url=base_url, headers=headers, timeout=15)
         report.requests += 1
+        if response.status_code == 503 and b"ATTACHMENT_UNAVAILABLE" in response.content:
+            # The suite's shared database holds attachment rows of earlier tests whose files
+            # lived in those tests' own temporary stores: a missing file is a 503 by design.
+            return
         case.validate_response(response, checks=CHECKS, headers=headers)
 
     report.operations.add(operation.label)

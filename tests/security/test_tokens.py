@@ -153,6 +153,23 @@ async def test_tokens_never_reach_logs_redis_keys_audit_or_urls(
     live: LiveServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    # Earlier tests may have configured loggers that do not propagate to the root, where
+    # caplog listens: listen on those too.
+    quiet = [
+        logger
+        for logger in map(logging.getLogger, list(logging.root.manager.loggerDict))
+        if not logger.propagate
+    ]
+    for logger in quiet:
+        logger.addHandler(caplog.handler)
+    try:
+        await _tokens_stay_out(live, caplog)
+    finally:
+        for logger in quiet:
+            logger.removeHandler(caplog.handler)
+
+
+async def _tokens_stay_out(live: LiveServer, caplog: pytest.LogCaptureFixture) -> None:
     tokens: list[str] = []
     mp = await login(live)
     tokens.append(mp)
