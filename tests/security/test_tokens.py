@@ -153,13 +153,17 @@ async def test_tokens_never_reach_logs_redis_keys_audit_or_urls(
     live: LiveServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    # Earlier tests may have configured loggers that do not propagate to the root, where
-    # caplog listens: listen on those too.
-    quiet = [
-        logger
-        for logger in map(logging.getLogger, list(logging.root.manager.loggerDict))
-        if not logger.propagate
+    # Earlier tests may have run the service's logging set-up, which raises some loggers above
+    # DEBUG (httpx, the database drivers) and may leave others not propagating to the root,
+    # where caplog listens: open every logger to DEBUG for this test and listen on the quiet ones.
+    loggers = [
+        logging.getLogger(name)
+        for name, logger in list(logging.root.manager.loggerDict.items())
+        if isinstance(logger, logging.Logger)
     ]
+    for logger in loggers:
+        caplog.set_level(logging.DEBUG, logger=logger.name)
+    quiet = [logger for logger in loggers if not logger.propagate]
     for logger in quiet:
         logger.addHandler(caplog.handler)
     try:
