@@ -15,7 +15,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,23 +115,24 @@ async def _pg_admin(sql: str) -> None:
         await conn.close()
 
 
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A fresh database for this run, migrated and loaded with the demo data by the real CLI."""
+@contextmanager
+def fresh_database(tmp_path: Path, extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """A new database, migrated and loaded with the demo data by the real CLI, dropped after."""
     if BACKEND == "postgres":
         name = f"suban_test_{uuid.uuid4().hex[:12]}"
         asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
         url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
     else:
         name = ""
-        url = f"sqlite://{tmp_path_factory.mktemp('db') / 'suban.sqlite3'}"
+        url = f"sqlite://{tmp_path / 'suban.sqlite3'}"
     try:
-        var_dir = tmp_path_factory.mktemp("var")
+        var_dir = tmp_path / "var"
+        var_dir.mkdir()
         env = {
             "SUBAN_DATABASE_URL": url,
             "SUBAN_VAR_DIR": str(var_dir),
             "SUBAN_PII_KEYS": TEST_PII_KEYS_ENV,
-        }
+        } | (extra_env or {})
         for command in ("migrate", "demo"):
             done = run_cli(command, env=env)
             assert done.returncode == 0, f"suban {command} failed:\n{done.stderr}"
@@ -139,6 +140,24 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         if name:
             asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """This run's database, shared by its tests."""
+    with fresh_database(tmp_path_factory.mktemp("db")) as url:
+        yield url
+
+
+@pytest.fixture
+def own_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database of the test's own, for a test that counts everything a worker does: in the
+    shared one, workers also take up what earlier tests left. No queue history: it is not
+    needed there and loading it takes most of a minute."""
+    with fresh_database(
+        tmp_path_factory.mktemp("own-db"), {"SUBAN_DEMO_HISTORY_YEARS": "0"}
+    ) as url:
+        yield url
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ def running_process(
     ready_url: str,
     log_path: Path,
     env: dict[str, str] | None = None,
-    timeout: float = 30.0,
+    timeout: float = 90.0,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Start ``args``, wait until ``ready_url`` answers 200, yield, then stop it (TERM, then KILL).
     Its output goes to ``log_path``, which is shown if it never comes up."""

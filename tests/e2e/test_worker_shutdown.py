@@ -33,10 +33,13 @@ async def _pending(conn: asyncpg.Connection, first_id: int) -> int:
 
 
 def test_a_delivery_in_flight_finishes_after_sigterm(
-    database_url: str, tmp_path: Path, redis_client: Any
+    own_database_url: str, tmp_path: Path, redis_client: Any
 ) -> None:
     if BACKEND != "postgres":
         pytest.skip("`suban worker` needs a real Redis; the embedded default runs jobs in-process")
+    # Its own database: in the shared one the worker would also deliver what earlier tests left
+    # pending, and the delivery it is stopped in might be one of those.
+    database_url = own_database_url
     pg_url = database_url.replace("postgresql://", "postgres://", 1)
 
     async def prepare(base: str, sim: str) -> tuple[int, int]:

@@ -134,7 +134,7 @@ class OwnPostgres:
         if os.geteuid() == 0:
             command = ["runuser", "-u", "postgres", "--", *command]
         done = subprocess.run(  # noqa: S603 - fixed arguments
-            command, capture_output=True, text=True, timeout=60, check=False, cwd=self.dir
+            command, capture_output=True, text=True, timeout=120, check=False, cwd=self.dir
         )
         if check and done.returncode != 0:
             raise RuntimeError(f"{args[0]} failed: {done.stdout}\n{done.stderr}")
@@ -153,7 +153,7 @@ class OwnPostgres:
         )
         self._run(
             "pg_ctl", "-D", str(self.data), "-l", str(self.dir / "pg.log"), "-o", options,
-            "-w", "-t", "30", "start",
+            "-w", "-t", "90", "start",
         )  # fmt: skip
 
     def stop(self, mode: str = "fast") -> None:
