@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import json
-from sanic_ext import openapi
 
 from miniapp_api.database import ping_database
 from miniapp_api.errors import DependencyDown
+from miniapp_api.openapi_docs import doc
 from miniapp_api.redis_setup import ping_redis
 
 log = logging.getLogger("suban.ops")
@@ -20,16 +21,35 @@ bp = Blueprint("ops")
 _NAMES = {"database": "数据库", "redis": "Redis"}
 
 
+class Alive(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadyChecks(BaseModel):
+    database: Literal["ok"]
+    redis: Literal["ok"]
+
+
+class Ready(BaseModel):
+    status: Literal["ready"]
+    checks: ReadyChecks
+
+
+# For probes, not clients: none of the API's error answers apply (no input, no session), so only
+# readiness has one, its 503 naming what is down in ``error.failing``.
 @bp.get("/healthz", name="healthz")
-@openapi.definition(summary="Liveness: 200 while the process lives", tag="operations")
+@doc("Liveness: 200 while the process lives", "ops", answer=Alive, base_errors=())
 async def healthz(request: Request) -> HTTPResponse:
     return json({"status": "ok"})
 
 
 @bp.get("/readyz", name="readyz")
-@openapi.definition(
-    summary="Readiness: 200 when the database and Redis answer, else 503 naming which",
-    tag="operations",
+@doc(
+    "Readiness: 200 when the database and Redis answer, else 503 naming which",
+    "ops",
+    answer=Ready,
+    base_errors=(503,),
+    description="503 DEPENDENCY_DOWN with `error.failing`: `database`, `redis` or both.",
 )
 async def readyz(request: Request) -> HTTPResponse:
     checks: dict[str, Any] = {}

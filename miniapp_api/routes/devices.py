@@ -12,7 +12,6 @@ from pydantic import BaseModel, Field, StrictInt, field_validator
 from redis.exceptions import RedisError
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import json
-from sanic_ext import openapi
 
 from auth import clock
 from hall.device_auth import DeviceAuthFailed, DeviceRecord, verify_device_request
@@ -27,6 +26,7 @@ from hall.queue_events import (
 from hall.snapshots import SnapshotRejected, decode_snapshot, store_snapshot
 from miniapp_api.errors import ApiError, DependencyDown, ValidationFailed
 from miniapp_api.hall_setup import device_secrets, live_config
+from miniapp_api.openapi_docs import doc
 from miniapp_api.validation import parse_body
 
 log = logging.getLogger("suban.devices")
@@ -38,9 +38,18 @@ _REDIS_DOWN = (RedisError, OSError, asyncio.TimeoutError)
 
 
 class HeartbeatBody(BaseModel):
-    camera_id: str = Field(min_length=1, max_length=64)
+    camera_id: str = Field(min_length=1, max_length=64, description="the signing camera's id")
     people_count: StrictInt = Field(ge=0, le=10_000)
-    snapshot_jpeg_b64: str | None = None
+    snapshot_jpeg_b64: str | None = Field(
+        default=None,
+        description="a JPEG of at most 500 KB, base64 (standard alphabet, padded)",
+        json_schema_extra={"format": "byte"},
+    )
+
+
+class HeartbeatAnswer(BaseModel):
+    received_at: datetime
+    snapshot_id: int | None = Field(description="the stored snapshot, when one was sent")
 
 
 class QueueEventBody(BaseModel):
@@ -69,6 +78,17 @@ class QueueEventBody(BaseModel):
 
 class QueueEventsBody(BaseModel):
     events: list[QueueEventBody] = Field(min_length=1, max_length=MAX_EVENTS_PER_REQUEST)
+
+
+class QueueEventsAnswer(BaseModel):
+    accepted: int = Field(ge=0)
+    duplicates: int = Field(ge=0, description="events already received (a retried request)")
+
+
+_SIGNED = (
+    'Signed by the device (API.md "Hall devices"): a missing, malformed, stale, reused or bad '
+    "signature is 401 DEVICE_SIGNATURE_INVALID; a device of the wrong kind is 403."
+)
 
 
 async def signed_device(request: Request) -> DeviceRecord:
@@ -115,9 +135,18 @@ async def _publish(request: Request, hall_id: str) -> None:
 
 
 @bp.post("/heartbeat", name="heartbeat")
-@openapi.definition(
-    summary="A camera's heartbeat: people counted and an optional JPEG snapshot (signed)",
-    tag="devices",
+@doc(
+    "A camera's heartbeat: people counted and an optional JPEG snapshot (signed)",
+    "devices",
+    auth="device",
+    body=HeartbeatBody,
+    # Explicit in the document, so tests/fuzz (which signs as cam-1) also reaches the 200.
+    body_example={"camera_id": "cam-1", "people_count": 7},
+    answer=HeartbeatAnswer,
+    description=_SIGNED
+    + " JSON only (no multipart): the snapshot travels base64 in `snapshot_jpeg_b64`; the whole "
+    "body may be 700 KB (413 beyond, as for a snapshot over 500 KB; 422 for one that is not a "
+    "JPEG). `camera_id` must be the signing device.",
 )
 async def heartbeat(request: Request) -> HTTPResponse:
     device = await signed_device(request)
@@ -154,9 +183,15 @@ async def heartbeat(request: Request) -> HTTPResponse:
 
 
 @bp.post("/queue-events", name="queue_events")
-@openapi.definition(
-    summary="Events of the queue system (taken, called, finished, no_show), idempotent (signed)",
-    tag="devices",
+@doc(
+    "Events of the queue system (taken, called, finished, no_show), idempotent (signed)",
+    "devices",
+    auth="device",
+    body=QueueEventsBody,
+    answer=QueueEventsAnswer,
+    description=_SIGNED
+    + " A category that is not the hall's, a time in the future or a `called` without a window "
+    "is 422 naming the event (`events.3.category`).",
 )
 async def queue_events(request: Request) -> HTTPResponse:
     device = await signed_device(request)

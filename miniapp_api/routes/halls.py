@@ -9,12 +9,12 @@ import re
 import time
 from typing import Any
 
+from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.exceptions import ServerError, WebsocketClosed
 from sanic.response import json, raw
 from sanic.server.websockets.impl import WebsocketImplProtocol
-from sanic_ext import openapi
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
@@ -24,9 +24,12 @@ from hall.live import ClientDropped, LiveBoard, LiveClient, refresh_status
 from hall.snapshots import check_snapshot_url, read_snapshot
 from miniapp_api.errors import ApiError, DependencyDown, NotFound
 from miniapp_api.hall_setup import hall_board, live_config
+from miniapp_api.openapi_docs import BINARY, carry_websocket_docs, doc
+from miniapp_api.schemas_hall import HALL_LIST, HALL_STATUS_REF
 
 log = logging.getLogger("suban.hall.live")
 bp = Blueprint("halls", url_prefix="/halls")
+bp.before_server_start(carry_websocket_docs)
 
 _SNAPSHOT_NAME = re.compile(r"([0-9]{1,18})\.jpg")
 _REDIS_DOWN = (RedisError, OSError, asyncio.TimeoutError)
@@ -40,10 +43,15 @@ CLOSE_GOING_AWAY = 1001
 CLOSE_FLUSH_SECONDS = 5.0
 
 
+class SnapshotQuery(BaseModel):
+    """The signed link's query, as the live status hands it out (hall/snapshots.py)."""
+
+    exp: str = Field(pattern=r"^[0-9]{1,12}$", description="expiry, unix seconds")
+    sig: str = Field(max_length=128, description="the link's signature")
+
+
 @bp.get("", name="list")
-@openapi.definition(
-    summary="The tax halls, their addresses, opening hours and categories", tag="hall"
-)
+@doc("The tax halls, their addresses, opening hours and categories", "hall", answer=HALL_LIST)
 async def halls_index(request: Request) -> HTTPResponse:
     return json([h.as_dict() for h in await list_halls()])
 
@@ -78,8 +86,10 @@ async def _envelope(request: Request, hall_id: str) -> dict[str, Any]:
 
 
 @bp.get("/<hall_id:str>/status", name="status")
-@openapi.definition(
-    summary="The hall's live status: open, windows, waiting, crowd level, cameras", tag="hall"
+@doc(
+    "The hall's live status: open, windows, waiting, crowd level, cameras",
+    "hall",
+    answer=HALL_STATUS_REF,
 )
 async def hall_status(request: Request, hall_id: str) -> HTTPResponse:
     board = hall_board(request.app)
@@ -94,9 +104,15 @@ async def hall_status(request: Request, hall_id: str) -> HTTPResponse:
 
 
 @bp.get("/<hall_id:str>/snapshots/<name:str>", name="snapshot")
-@openapi.definition(
-    summary="A camera snapshot through the signed link in the live status (expires in ≤ 5 min)",
-    tag="hall",
+@doc(
+    "A camera snapshot through the signed link in the live status (expires in ≤ 5 min)",
+    "hall",
+    query=SnapshotQuery,
+    answer=BINARY,
+    media="image/jpeg",
+    errors=(403,),
+    description="`name` is `{snapshot_id}.jpg`. A missing, bad or expired link is 403 "
+    "LINK_EXPIRED; a snapshot past its retention is 404.",
 )
 async def snapshot(request: Request, hall_id: str, name: str) -> HTTPResponse:
     match = _SNAPSHOT_NAME.fullmatch(name)
@@ -157,6 +173,22 @@ async def _feed(
 
 
 @bp.websocket("/<hall_id:str>/live", name="live")  # type: ignore[untyped-decorator]
+@doc(
+    "WebSocket: the hall's live status at connect and on every change",
+    "hall",
+    ok=101,
+    answer=None,
+    ok_description="Switching Protocols: from here on a WebSocket (see the description)",
+    # Only the handshake is HTTP: an unknown hall or a down Redis close the socket instead.
+    base_errors=(400,),
+    errors=(426,),
+    description="A WebSocket upgrade (`Connection: Upgrade`, `Upgrade: websocket`). The server "
+    "sends text messages only, each one JSON object of `#/components/schemas/HallStatus` (the "
+    "same as GET /api/v1/halls/{hall_id}/status answers): one at connect, then one on every "
+    "change; what the client sends is ignored. Close codes: 4404 unknown hall, 1011 live status "
+    "unavailable, 1013 the client read too slowly, 1001 the server is stopping. A plain GET "
+    "is 426.",
+)
 async def hall_live(request: Request, ws: WebsocketImplProtocol, hall_id: str) -> None:
     """Sends the status at connect and on every change. Each reader has a bounded queue and its
     own sender task, the only thing that awaits its sends: the board only puts into queues, so a

@@ -6,16 +6,19 @@ guess. The work is in miniapp_api/privacy.py.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from pydantic import BaseModel, Field
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import json
-from sanic_ext import openapi
 
 from auth import audit
 from auth.ratelimit import Limit
 from miniapp_api import privacy
 from miniapp_api.callers import keyring, limiter, mp_caller, too_many, utcnow
 from miniapp_api.errors import ValidationFailed
+from miniapp_api.openapi_docs import doc
 from miniapp_api.validation import parse_body
 
 bp = Blueprint("privacy", url_prefix="/mp")
@@ -29,10 +32,52 @@ class DeletionBody(BaseModel):
     confirm: str = Field(max_length=64, description=f"exactly “{privacy.CONFIRM_PHRASE}”")
 
 
+class ExportedPerson(BaseModel):
+    person_id: int
+    name: str | None
+    id_type: str
+    id_number: str | None
+    phone: str | None
+    verification: str
+    verified_at: datetime | None
+    created_at: datetime | None
+
+
+class Export(BaseModel):
+    """miniapp_api/privacy.py ``export``: every list holds the rows as they are stored, unsealed."""
+
+    exported_at: datetime
+    person: ExportedPerson | None = Field(description="None for an account never verified")
+    wechat_accounts: list[dict[str, Any]]
+    wecom_binding: dict[str, Any] | None
+    grants_received: list[dict[str, Any]]
+    grants_given: list[dict[str, Any]]
+    drafts: list[dict[str, Any]]
+    submissions: list[dict[str, Any]]
+    appointments: list[dict[str, Any]]
+    invitations: list[dict[str, Any]]
+    audit_events: list[dict[str, Any]]
+
+
+class KeptData(BaseModel):
+    what: str
+    count: int = Field(ge=1)
+    why: str = Field(description="the law that requires keeping it")
+
+
+class DeletionDone(BaseModel):
+    removed: dict[str, int] = Field(description="rows removed, by kind")
+    kept: list[KeptData]
+    next_login: str
+
+
 @bp.get("/me/export", name="privacy_export")
-@openapi.definition(
-    summary="Download everything held about me, unsealed (JSON; 3 per hour)",
-    tag="mini-program",
+@doc(
+    "Download everything held about me, unsealed (JSON; 3 per hour)",
+    "mini-program",
+    auth="person",
+    answer=Export,
+    description="An attachment (`Content-Disposition`); a fourth export within the hour is 429.",
 )
 async def export(request: Request) -> HTTPResponse:
     caller = await mp_caller(request)
@@ -61,10 +106,15 @@ async def export(request: Request) -> HTTPResponse:
 
 
 @bp.post("/me/deletion", name="privacy_deletion")
-@openapi.definition(
-    summary="Delete my personal data (what tax law requires is kept, sealed); ends every session",
-    tag="mini-program",
-    body={"application/json": DeletionBody.model_json_schema()},
+@doc(
+    "Delete my personal data (what tax law requires is kept, sealed); ends every session",
+    "mini-program",
+    auth="person",
+    body=DeletionBody,
+    ok=202,
+    answer=DeletionDone,
+    description=f"`confirm` other than “{privacy.CONFIRM_PHRASE}” is 422. Safe to repeat while "
+    "the session lasts; afterwards every session of the person is gone (401).",
 )
 async def deletion(request: Request) -> HTTPResponse:
     caller = await mp_caller(request)

@@ -8,8 +8,14 @@ Bounded and reproducible: ``MAX_EXAMPLES`` per operation, generation mode and ca
 derandomized (a fixed seed per test), no example database, no shrinking (a failure is reported
 with the request that caused it, as a curl command).
 
+The hall devices' routes run once more as the demo devices, each request HMAC-signed over the
+exact bytes sent (:class:`DeviceSignature`), so they are fuzzed past the signature check and the
+heartbeat's documented example reaches its 200. Answers the run must have seen succeed (and match
+their schema) are listed in ``MUST_SUCCEED``.
+
 Not covered (each on purpose):
-- the WebSocket ``/api/v1/halls/{hall_id}/live`` (not HTTP request/response; tests/hall);
+- the WebSocket ``/api/v1/halls/{hall_id}/live`` (not HTTP request/response; its handshake and
+  messages are documented, and tests/miniapp_api/test_hall_live_routes.py drives it);
 - ``/metrics`` (Prometheus text for the scraper, no contract shape);
 - ``/_sim/*`` (the WeChat simulator; not part of the API, and not in the document);
 - ``/wecom/callback`` runs with the others, but only against 5xx: its body is WeCom's signed
@@ -25,7 +31,9 @@ import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
+import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
@@ -38,6 +46,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from hall.device_auth import sign_request
 from tests.conftest import LiveServer
 from tests.miniapp_api.filing_helpers import COMPANY, filed, person_token, reviewer_token
 
@@ -62,6 +71,18 @@ EXCLUDED = {
     ("GET", "/api/v1/halls/{hall_id}/live"),
     ("GET", "/metrics"),
 }
+# The demo devices (API.md "Demo data"): cameras send heartbeats, the queue system its events.
+DEVICE_SECRET = "suban-demo-device"
+DEVICE_ROUTES = "/api/v1/devices/"
+# Documented answers the run must see succeed at least once, each checked against its schema.
+MUST_SUCCEED = {
+    "GET /api/v1/halls",
+    "GET /api/v1/halls/{hall_id}/status",
+    "POST /api/v1/devices/heartbeat",
+    "GET /api/v1/mp/me/export",
+    "GET /healthz",
+    "GET /readyz",
+}
 # Sent after everything else, with fresh tokens: they end the session (or the person).
 LAST = {
     ("POST", "/api/v1/mp/logout"),
@@ -75,6 +96,23 @@ class Report:
     failures: list[str] = field(default_factory=list)
     requests: int = 0
     operations: set[str] = field(default_factory=set)
+    # "METHOD /path" of operations that answered 2xx and passed every check.
+    succeeded: set[str] = field(default_factory=set)
+
+
+class DeviceSignature(requests.auth.AuthBase):
+    """Signs a request as a demo device, over the body exactly as it is sent (the fuzzer's
+    serialization decides the bytes, so the signature has to be made after it)."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        path = urlsplit(request.url or "").path
+        device = "queue-1" if path.endswith("/queue-events") else "cam-1"
+        body = request.body or b""
+        data = body.encode() if isinstance(body, str) else body
+        assert isinstance(data, bytes), type(body)
+        signed = sign_request(device, DEVICE_SECRET, request.method or "POST", path, data)
+        request.headers.update(signed)
+        return request
 
 
 def _fuzz(
@@ -86,6 +124,7 @@ def _fuzz(
     report: Report,
     path_parameters: dict[str, Any] | None = None,
     examples: int = MAX_EXAMPLES,
+    auth: requests.auth.AuthBase | None = None,
 ) -> None:
     @settings(
         max_examples=examples,
@@ -97,13 +136,15 @@ def _fuzz(
     )
     @given(case=operation.as_strategy(generation_mode=mode, path_parameters=path_parameters))
     def run(case: schemathesis.Case) -> None:
-        response = case.call(base_url=base_url, headers=headers, timeout=15)
+        response = case.call(base_url=base_url, headers=headers, timeout=15, auth=auth)
         report.requests += 1
         if response.status_code == 503 and b"ATTACHMENT_UNAVAILABLE" in response.content:
             # The suite's shared database holds attachment rows of earlier tests whose files
             # lived in those tests' own temporary stores: a missing file is a 503 by design.
             return
         case.validate_response(response, checks=CHECKS, headers=headers)
+        if 200 <= response.status_code < 300:
+            report.succeeded.add(f"{operation.method.upper()} {operation.path}")
 
     report.operations.add(operation.label)
     try:
@@ -153,6 +194,11 @@ def _run(
                 _fuzz(operation, mode, base_url, headers, who, report, None, examples)
                 if known:
                     _fuzz(operation, mode, base_url, headers, who, report, known, examples)
+    signer = DeviceSignature()
+    for operation in ordinary:
+        if operation.path.startswith(DEVICE_ROUTES):
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+                _fuzz(operation, mode, base_url, {}, "device", report, auth=signer)
     for who, headers in last_callers.items():
         for operation in final:
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
@@ -202,3 +248,4 @@ async def test_every_operation_as_anyone_taxpayer_and_staff(live: LiveServer) ->
         f"{len(report.failures)} failures in {report.requests} requests:\n\n"
         + "\n\n".join(report.failures)
     )
+    assert report.succeeded >= MUST_SUCCEED, sorted(MUST_SUCCEED - report.succeeded)
