@@ -111,17 +111,33 @@ class CpuMeter:
         return used
 
 
-def wait_quiet(limit: float = 0.15, timeout: float = 300) -> float:
-    """Wait until the machine is nearly idle (busy below ``limit`` for a second): this machine is
-    shared, and a test run beside the benchmark takes half of it. Returns the seconds waited."""
+@dataclass(frozen=True)
+class Quiet:
+    """What waiting for a nearly idle machine came to."""
+
+    waited: float  # seconds
+    quiet: bool  # False: ``timeout`` passed with the machine still busy
+    busy: float  # the machine's busy share in the last second sampled
+
+
+def wait_for_quiet(limit: float = 0.15, timeout: float = 300) -> Quiet:
+    """Wait until the machine is nearly idle (busy below ``limit`` for a second), ``timeout``
+    seconds at most: this machine is shared, and a test run beside the benchmark takes half of
+    it. One second is always sampled, so the answer says whether it was quiet."""
     t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
+    while True:
         busy0, all0 = machine_ticks()
         time.sleep(1)
         busy1, all1 = machine_ticks()
-        if (busy1 - busy0) / max(all1 - all0, 1) < limit:
-            break
-    return time.monotonic() - t0
+        busy = (busy1 - busy0) / max(all1 - all0, 1)
+        waited = time.monotonic() - t0
+        if busy < limit or waited >= timeout:
+            return Quiet(waited, busy < limit, busy)
+
+
+def wait_quiet(limit: float = 0.15, timeout: float = 300) -> float:
+    """:func:`wait_for_quiet`, for callers that only need the seconds waited."""
+    return wait_for_quiet(limit, timeout).waited
 
 
 # ---------------------------------------------------------------- wrk

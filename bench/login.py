@@ -9,9 +9,10 @@ Sanic yardsticks served the same way and measured in the same run:
     .venv/bin/python bench/login.py            # 5 rounds x 10 s, 200 clients, 20,000 openids
 
 Defaults: ``--seconds 10 --rounds 5 --warmup 5 --clients 200 --openids 20000 --latency-ms 50
---profile-seconds 10`` (0 skips py-spy). Needs wrk (apt-get install wrk), PostgreSQL on
-127.0.0.1:5432 (trust auth as postgres; ``--pg``) and Redis on 127.0.0.1:6379 (``--redis``, db 13
-by default: never 14, the test suite's). py-spy (``pip install py-spy`` into the venv) for the
+--profile-seconds 10 --quiet-wait 300`` (``--profile-seconds 0`` skips py-spy, ``--warmup 0`` the
+warm-up rounds). Needs wrk (apt-get install wrk), PostgreSQL on 127.0.0.1:5432 (trust auth as
+postgres; ``--pg``) and Redis on 127.0.0.1:6379 (``--redis``, db 13 by default: never 14, the
+test suite's). py-spy (``pip install py-spy`` into the venv) for the
 profile. The script creates the database ``suban_bench_login`` (``--db``), flushes only its own
 Redis db, and drops/flushes both again at the end.
 
@@ -26,15 +27,17 @@ the simulator, the PostgreSQL backends of the bench database, redis-server, wrk,
 rest of the machine), the WeChat calls in flight (Little's law: logins/s x the added latency, a
 lower bound) and the TCP connections open to the simulator in mid-round.
 
-The machine is shared: each round starts once it is nearly idle, and a round in which other
-processes took over 15% of the busy CPU is measured again (twice at most; the report says which
-and who). Then, outside the load: SQL and Redis round trips per login (the login code run in this
-process against the same database and Redis with a stub code exchange, asyncpg and redis-py
-calls counted), login latency with one client, the CPU per call of the WeChat client alone
-(bench/wechat_client.py), and a py-spy profile of one suban worker under repeat-login load,
-bucketed by library, with samples per thread. The header names the commit measured and any
-uncommitted files of auth/, wechat/, miniapp_api/. Everything is printed and appended to
-bench/results/login.txt.
+The machine is shared: each round starts once it is nearly idle or ``--quiet-wait`` seconds have
+passed (then it is measured anyway, and the report's NOT QUIET line names it with how busy the
+machine was), and a round in which other processes took over 15% of the busy CPU is measured
+again (twice at most; the report says which and who). Then, outside the load: SQL and Redis
+round trips per login (the login code run in this process against the same database and Redis
+with a stub code exchange, asyncpg and redis-py calls counted), login latency with one client,
+the CPU per call of the WeChat client alone (bench/wechat_client.py), and a py-spy profile of one
+suban worker under repeat-login load, bucketed by library, with samples per thread (these wait
+for a quiet machine as the rounds do, and the NOT QUIET line names them too). The header names
+the commit measured and any uncommitted files of auth/, wechat/, miniapp_api/. Everything is
+printed and appended to bench/results/login.txt.
 """
 
 from __future__ import annotations
@@ -77,7 +80,7 @@ from harness import (
     start,
     suban_env,
     tear_down,
-    wait_quiet,
+    wait_for_quiet,
 )
 
 LOGIN_PATH = "/api/v1/mp/login"
@@ -111,6 +114,10 @@ class Round(harness.Round):
     first_logins: int = 0
     sim_connections: int = 0
     seconds: float = 0.0
+    # Whether the machine was nearly idle when the round started (--quiet-wait bounds the wait),
+    # and its busy share in the second before.
+    quiet: bool = True
+    busy_before: float = 0.0
 
 
 NEVER_AGAIN = 10**8  # an openid range no run wraps around: every login a first login
@@ -253,12 +260,18 @@ def sequential_latency(url: str, n: int, prefix: str) -> tuple[float, float]:
 CLIENTS = ("transport", "raw")
 
 
-def client_cost(kind: str, base: str, clients: int) -> str:
-    """CPU per WeChat call of one HTTP client alone (bench/wechat_client.py, its own process)."""
+def client_cost(kind: str, base: str, clients: int, credentials: dict[str, str]) -> str:
+    """CPU per WeChat call of one HTTP client alone (bench/wechat_client.py, its own process).
+    ``credentials``: the run's BENCH_WECHAT_APPID and _SECRET, which the simulator expects."""
     cmd = [sys.executable, "bench/wechat_client.py", "--base", base, "--clients", str(clients)]
     cmd += ["--seconds", "5", "--only", kind]
-    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    return "    " + out.strip()
+    env = os.environ | credentials
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        # A side measurement: its failure is reported, not allowed to lose the rounds above.
+        why = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+        return f"    {kind}: failed ({why})"
+    return "    " + done.stdout.strip()
 
 
 # ---------------------------------------------------------------- py-spy profile
@@ -295,7 +308,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=5, help="0: no warm-up rounds")
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--openids", type=int, default=20000)
     parser.add_argument("--latency-ms", type=int, default=50)
@@ -306,6 +319,14 @@ def main() -> None:
         "--db-params", default="", help="appended to SUBAN_DATABASE_URL, e.g. maxsize=20"
     )
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/13")
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=300,
+        metavar="SECONDS",
+        help="wait at most this long for a nearly idle machine before each round, then measure "
+        "anyway (the report says so)",
+    )
     parser.add_argument("--note", default="", help="a word about this run, kept in the results")
     opts = parser.parse_args()
     refuse_test_redis(opts.redis)
@@ -318,6 +339,12 @@ def main() -> None:
     ) | {
         "SUBAN_DATABASE_URL": database_url,
         "BENCH_WECHAT_API_BASE": f"http://127.0.0.1:{sim_port}/wechat",
+    }
+    # suban_env gives the simulator fresh credentials each run: the bare login app needs them too
+    # (with its own defaults every bare /login answered 500, invalid appsecret).
+    env |= {
+        "BENCH_WECHAT_APPID": env["SUBAN_WECHAT_APPID"],
+        "BENCH_WECHAT_SECRET": env["SUBAN_WECHAT_SECRET"],
     }
     lua = tmp / "login.lua"
     lua.write_text(LUA)
@@ -362,17 +389,25 @@ def main() -> None:
         meter = CpuMeter({n: p.pid for n, p in servers.items()}, opts.db)
         offset = dict.fromkeys(targets, 0)
         repeated: list[str] = []
+        # Measurements outside the rounds that started on a busy machine, for the report.
+        not_quiet: list[str] = []
+
+        def quiet_or_noted(what: str) -> None:
+            quiet = wait_for_quiet(timeout=opts.quiet_wait)
+            if not quiet.quiet:
+                not_quiet.append(f"{what} ({quiet.busy:.0%} busy)")
 
         def wrk_args(target: str) -> list[str]:
             _, script, prefix, count = targets[target]
             return [str(offset[target]), str(count), "2", prefix] if script else []
 
         def measure(target: str, seconds: int) -> Round:
-            # wait_quiet inside: a round measured again waits for a quiet machine again.
+            # The wait inside: a round measured again waits for a quiet machine again.
             def once() -> Round:
-                waited = wait_quiet()
+                quiet = wait_for_quiet(timeout=opts.quiet_wait)
                 r = measure_once(target, seconds)
-                r.extra["waited"] = waited
+                r.extra["waited"] = quiet.waited
+                r.quiet, r.busy_before = quiet.quiet, quiet.busy
                 return r
 
             r = measure_again_if_disturbed(once, meter, 2, repeated)
@@ -408,7 +443,8 @@ def main() -> None:
                 **result,
             )
 
-        for target in targets:
+        # wrk refuses -d0s: no warm-up at all then.
+        for target in targets if opts.warmup > 0 else ():
             measure(target, opts.warmup)
         for _ in range(opts.rounds):
             for target in targets:
@@ -424,13 +460,14 @@ def main() -> None:
 
         client_lines = []
         for kind in CLIENTS:
-            wait_quiet()
-            client_lines.append(client_cost(kind, f"{sim}/wechat", opts.clients // 2))
+            quiet_or_noted(f"WeChat client alone ({kind})")
+            credentials = {k: env[k] for k in ("BENCH_WECHAT_APPID", "BENCH_WECHAT_SECRET")}
+            client_lines.append(client_cost(kind, f"{sim}/wechat", opts.clients // 2, credentials))
 
         profile: dict[str, float] = {}
         profile_lines: list[str] = []
         if opts.profile_seconds:
-            wait_quiet()
+            quiet_or_noted("profile")
             # Profile the busier worker while wrk loads both (this round is not counted).
             url, script, _, _ = targets["suban repeat"]
             raw = tmp / "suban-worker.pyspy.txt"
@@ -463,7 +500,7 @@ def main() -> None:
     finally:
         tear_down(servers, opts.pg, opts.db, opts.redis)
 
-    lines = report(opts, rounds, probe, seq, client_lines, profile_lines)
+    lines = report(opts, rounds, probe, seq, client_lines, profile_lines, not_quiet)
     if repeated:
         lines.insert(
             1, "  rounds measured again (other processes on the machine): " + ", ".join(repeated)
@@ -478,6 +515,7 @@ def report(
     seq: dict[str, tuple[float, float]],
     client_lines: list[str],
     profile_lines: list[str],
+    not_quiet: list[str],
 ) -> list[str]:
     by: dict[str, list[Round]] = collections.defaultdict(list)
     for r in rounds:
@@ -488,6 +526,7 @@ def report(
         f"{stamp}  {os.cpu_count()} cores, wrk -t2 -c{opts.clients} -d{opts.seconds}s x "
         f"{opts.rounds} per target, alternating; jscode2session +{opts.latency_ms} ms; "
         f"{opts.openids} openids round-robin; suban 2 workers, PostgreSQL + Redis, production; "
+        f"quiet wait <= {opts.quiet_wait:g} s; "
         f"code {code_version(['auth', 'wechat', 'miniapp_api'])}"
         + (f"; db params {opts.db_params}" if opts.db_params else "")
         + (f"; {opts.note}" if opts.note else ""),
@@ -509,6 +548,13 @@ def report(
             )
         lines.append(cpu_line(rs, components, " " * 16))
     lines += disturbed_lines(rounds)
+    busy = [f"{r.target} ({r.busy_before:.0%} busy)" for r in rounds if not r.quiet] + not_quiet
+    if busy:
+        lines.append(
+            f"  NOT QUIET: {sum(not r.quiet for r in rounds)} of {len(rounds)} rounds, and "
+            f"{len(not_quiet)} other measurements, started on a busy machine after the "
+            f"--quiet-wait bound of {opts.quiet_wait:g} s: {', '.join(busy)}"
+        )
     b, h = med["bare /login"], med["bare /healthz"]
     lines.append(
         f"  ratios: bare /login / bare /healthz {b / h:.3f}; "

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import sys
 import time
@@ -31,7 +32,9 @@ from urllib.parse import urlencode, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-APPID, SECRET = "wx-sim-appid", "wx-sim-secret"
+# The simulator accepts only the credentials of its run (bench/login.py passes them).
+APPID = os.environ.get("BENCH_WECHAT_APPID", "wx-sim-appid")
+SECRET = os.environ.get("BENCH_WECHAT_SECRET", "wx-sim-secret")
 Call = Callable[[int], Awaitable[Any]]
 
 
