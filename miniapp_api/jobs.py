@@ -317,6 +317,8 @@ def worker_settings(settings: Settings) -> type:
             await Tortoise.init(
                 config=tortoise_config(settings.database_url), _enable_global_fallback=True
             )
+        # Operators (and the fault tests) read this line as "the worker is taking jobs now".
+        log.info("job worker ready on queue %s", QUEUE_NAME)
 
     async def on_shutdown(ctx: JobContext) -> None:
         await ctx["wechat"].aclose()

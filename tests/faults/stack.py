@@ -39,9 +39,12 @@ class Stack:
             for p in sorted(self.logs.glob("*.log"))
         )
 
-    def start_worker(self) -> subprocess.Popen[bytes]:
-        """One more ``suban worker``; stopped (TERM, then KILL) when the stack closes."""
-        log = (self.logs / f"worker-{len(self.workers) + 1}.log").open("wb")
+    def start_worker(self, timeout: float = 90.0) -> subprocess.Popen[bytes]:
+        """One more ``suban worker``, once it takes jobs; stopped (TERM, then KILL) when the stack
+        closes. Waiting matters: a worker still importing when a scenario stops Redis finds no
+        Redis at start and exits, which is not the fault under test."""
+        path = self.logs / f"worker-{len(self.workers) + 1}.log"
+        log = path.open("wb")
         process = subprocess.Popen(  # noqa: S603 - our own console script
             [SUBAN, "worker"],
             env=self.env,
@@ -51,6 +54,11 @@ class Stack:
         )
         log.close()
         self.workers.append(process)
+        deadline = time.monotonic() + timeout
+        while "job worker ready" not in path.read_text(errors="replace"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"suban worker did not start:\n{path.read_text()}")
+            time.sleep(0.2)
         return process
 
     def stop_workers(self) -> None:

@@ -49,7 +49,7 @@ async def _scenario(stack: Stack) -> dict[str, Any]:
         phases.mark("worker_killed")
         sent_at_kill = await _counter(sim, "subscribe_send")
         await asyncio.sleep(3)
-        stack.start_worker()
+        await asyncio.to_thread(stack.start_worker)  # the load goes on meanwhile
         phases.mark("worker_started")
         await asyncio.sleep(5)
     finally:
