@@ -11,8 +11,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]  # no stubs
 from sanic import Sanic
 from tortoise import Tortoise, connections
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate as tortoise_migrate
 
 from auth.models import SEALED_COLUMNS as AUTH_SEALED_COLUMNS
@@ -40,9 +42,33 @@ def tortoise_url(database_url: str) -> str:
     return database_url
 
 
+class NoResetConnection(asyncpg.Connection):  # type: ignore[misc]
+    """An asyncpg connection returned to the pool without its reset query.
+
+    asyncpg runs ``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`` on every
+    release, and Tortoise takes a connection from the pool for each query outside a transaction:
+    a round trip per query (4 of a first login's 10, bench/README.md "Login"). None of that
+    state is ever left here: no session-level SET, LISTEN, advisory lock (the audit chain's is a
+    transaction lock) or held cursor. An open transaction is still rolled back on release; asyncpg
+    does that before asking for the reset query.
+    """
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
+def _connection(database_url: str) -> str | dict[str, Any]:
+    url = tortoise_url(database_url)
+    if not url.startswith("postgres://"):
+        return url
+    config = expand_db_url(url)
+    config["credentials"]["connection_class"] = NoResetConnection
+    return config
+
+
 def tortoise_config(database_url: str) -> dict[str, Any]:
     return {
-        "connections": {"default": tortoise_url(database_url)},
+        "connections": {"default": _connection(database_url)},
         "apps": {
             APP_LABEL: {
                 "models": list(MODEL_MODULES),
