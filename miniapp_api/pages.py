@@ -33,6 +33,13 @@ SECURITY_HEADERS = {
 PAGE_CACHE = "no-cache"
 ASSET_CACHE = "public, max-age=300"
 HALL_ID_PATTERN = r"[A-Za-z0-9_-]{1,32}"
+# The page a browser lands on back from WeCom OAuth: its address holds the one-time code and
+# state, so no Referer may carry them anywhere and no cache may keep the page.
+OAUTH_BRIDGE_PAGE = "wecom/oauth.html"
+OAUTH_BRIDGE_HEADERS = SECURITY_HEADERS | {
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
 
 
 def static_root() -> Path:
@@ -42,6 +49,18 @@ def static_root() -> Path:
     if (checkout / "console" / "index.html").is_file():
         return checkout
     return Path(sys.prefix) / "static"
+
+
+async def oauth_bridge_page(extra_headers: dict[str, str] | None = None) -> HTTPResponse:
+    """The static page that finishes a WeCom OAuth login in the browser (static/wecom/oauth.js):
+    served by the OAuth callback route itself to a browser navigation, with the pages' headers
+    tightened for an address that holds a one-time code."""
+    response = await file(static_root() / OAUTH_BRIDGE_PAGE, mime_type="text/html; charset=utf-8")
+    # Set on the response's own headers, which ignore case: file() has put in "cache-control"
+    # already, and a plain dict would send both.
+    for name, value in (OAUTH_BRIDGE_HEADERS | (extra_headers or {})).items():
+        response.headers[name] = value
+    return response
 
 
 class NoDirectories(DirectoryHandler):

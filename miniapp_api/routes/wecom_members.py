@@ -3,9 +3,12 @@
 No URL prefix: the OAuth pair lives under /wecom like the callback, the binding routes under
 their full /api/v1 paths.
 
-The OAuth callback answers JSON (``token``, ``expires_in``, ``bound`` or ``roles``, ``next``):
-the H5 page WeCom redirects to calls it with the code and state it was given and then goes to
-``next`` itself, so the token never sits in a URL, a browser history or a Referer.
+The OAuth callback answers JSON (``token``, ``expires_in``, ``bound`` or ``roles``, ``next``)
+to a script, so the token never sits in a URL, a browser history or a Referer. WeCom, though,
+sends the browser itself to the callback: a navigation gets a static page instead
+(static/wecom/oauth.html) that touches neither the state nor the code; its script calls the
+same URL for the JSON, keeps the token in sessionStorage for the page it lands on and goes to
+``next``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from auth.sessions import Session
 from miniapp_api.callers import limiter, mp_caller, too_many, utcnow
 from miniapp_api.errors import ApiError, NotFound, Unauthorized, ValidationFailed
 from miniapp_api.openapi_docs import doc
+from miniapp_api.pages import oauth_bridge_page
 from miniapp_api.request_context import request_id_of
 from miniapp_api.sessions_setup import require_session
 from miniapp_api.validation import parse_body, parse_query
@@ -34,6 +38,9 @@ from wecom.models import WeComMember
 bp = Blueprint("wecom_member")
 
 CALLBACK_PATH = "/wecom/oauth/callback"
+# The callback answers a page or JSON by these request headers: no cache may give one to the
+# other, and neither may be kept (one holds a one-time code in its address, the other a token).
+CALLBACK_HEADERS = {"Vary": "Accept, Sec-Fetch-Mode", "Cache-Control": "no-store"}
 
 
 class StartQuery(BaseModel):
@@ -80,14 +87,33 @@ async def oauth_start(request: Request) -> HTTPResponse:
     )
 
 
+def is_navigation(request: Request) -> bool:
+    """Whether the browser itself loads the callback (WeCom's redirect) rather than a script or
+    another client. Sec-Fetch-Mode is set by the browser and no script can forge "navigate";
+    a browser too old to send it still asks for HTML first. httpx, curl and the fuzzer send
+    ``Accept: */*`` and our scripts ``application/json``: they get JSON, as before."""
+    mode: str | None = request.headers.get("sec-fetch-mode")
+    if mode is not None:
+        return mode == "navigate"
+    accept: str = request.headers.get("accept", "").lower()
+    return "text/html" in accept and "application/json" not in accept
+
+
 @bp.get(CALLBACK_PATH, name="oauth_callback")
 @doc(
     "Finish WeCom OAuth: a session for the member",
     "wecom",
     query=CallbackQuery,
     errors=(401, 403, 409),
+    description=(
+        "JSON for a script or client. A browser navigation (Sec-Fetch-Mode: navigate, or an "
+        "Accept asking for text/html and not JSON) gets a static HTML page instead, whatever "
+        "the query: it consumes nothing, and its script calls this URL again for the JSON."
+    ),
 )
 async def oauth_callback(request: Request) -> HTTPResponse:
+    if is_navigation(request):
+        return await oauth_bridge_page(CALLBACK_HEADERS)
     query = parse_query(request, CallbackQuery)
     redis = request.app.ctx.redis
     started = await oauth.consume_state(redis, query.state)
@@ -113,7 +139,8 @@ async def oauth_callback(request: Request) -> HTTPResponse:
                 "expires_in": staff.expires_in,
                 "roles": list(staff.user.roles),
                 "next": started.next,
-            }
+            },
+            headers=CALLBACK_HEADERS,
         )
     login = await oauth.login_member(identity.userid, sessions=sessions, redis=redis, now=utcnow())
     return json(
@@ -122,7 +149,8 @@ async def oauth_callback(request: Request) -> HTTPResponse:
             "expires_in": login.expires_in,
             "bound": login.bound,
             "next": started.next,
-        }
+        },
+        headers=CALLBACK_HEADERS,
     )
 
 

@@ -42,6 +42,19 @@ export async function api(path, { method = "GET", body, token, headers = {} } = 
   return data;
 }
 
+// The api() of a signed-in page: its current token on every call, and onExpired when the
+// session is gone (401), wherever on the page that happens; the error is still thrown.
+export function sessionApi(token, onExpired) {
+  return async (path, options = {}) => {
+    try {
+      return await api(path, { ...options, token: token() });
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) onExpired();
+      throw err;
+    }
+  };
+}
+
 export function errorText(err) {
   if (!(err instanceof ApiError)) return String(err && err.message ? err.message : err);
   const parts = Object.entries(err.fields || {}).map(([field, why]) => `${field}：${why}`);

@@ -12,6 +12,7 @@ import {
   el,
   errorText,
   formatTime,
+  sessionApi,
   statusLabel,
 } from "/static/common/api.js";
 
@@ -30,17 +31,11 @@ const state = {
 
 // ---------------------------------------------------------------- session
 
-async function call(path, options = {}) {
-  try {
-    return await api(path, { ...options, token: state.token });
-  } catch (err) {
-    // An expired or revoked session: back to the login form, wherever the reviewer was.
-    if (err instanceof ApiError && err.status === 401) {
-      signOutLocally("登录已过期，请重新登录");
-    }
-    throw err;
-  }
-}
+// An expired or revoked session: back to the login form, wherever the reviewer was.
+const call = sessionApi(
+  () => state.token,
+  () => signOutLocally("登录已过期，请重新登录"),
+);
 
 function signOutLocally(message) {
   state.token = null;

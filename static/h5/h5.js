@@ -12,6 +12,7 @@ import {
   errorText,
   formatTime,
   newIdempotencyKey,
+  sessionApi,
   statusLabel,
 } from "/static/common/api.js";
 
@@ -38,19 +39,15 @@ function flash(message, isError = false) {
   box.classList.toggle("error", isError);
 }
 
-async function call(path, options = {}) {
-  try {
-    return await api(path, { ...options, token: state.token });
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 401) {
-      state.token = null;
-      sessionStorage.removeItem(TOKEN_KEY);
-      flash("登录已过期，请重新登录", true);
-      location.hash = "#login";
-    }
-    throw err;
-  }
-}
+const call = sessionApi(
+  () => state.token,
+  () => {
+    state.token = null;
+    sessionStorage.removeItem(TOKEN_KEY);
+    flash("登录已过期，请重新登录", true);
+    location.hash = "#login";
+  },
+);
 
 // ---------------------------------------------------------------- routing
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from auth.models import StaffUser
 from tests.browser.conftest import OpenPage, expect
 from tests.conftest import LiveServer
 from tests.miniapp_api.filing_helpers import COMPANY, filed, person_token
 from tests.miniapp_api.test_mp_realname import auth
+from tests.wecom.test_oauth import new_userid
 
 if TYPE_CHECKING:
     from playwright.async_api import Page
@@ -72,3 +74,53 @@ async def test_an_expired_session_goes_back_to_login(live: LiveServer, open_page
     await page.reload()
     await expect(page.locator("#login-view")).to_be_visible()
     await expect(page.get_by_label("用户名")).to_be_focused()
+
+
+async def sign_in_on_the_simulated_wecom_page(page: Page, userid: str) -> None:
+    """WeCom's authorize page identifies the member itself; the simulator's asks for the userid."""
+    await expect(page.get_by_role("heading", name="企业微信登录（模拟器）")).to_be_visible()
+    await page.get_by_label("成员 userid").fill(userid)
+    await page.get_by_role("button", name="以该成员登录").click()
+
+
+async def test_staff_member_signs_in_through_wecom_and_lands_on_the_queue(
+    live: LiveServer, open_page: OpenPage
+) -> None:
+    userid = new_userid()
+    reviewer = await StaffUser.get(username="reviewer")
+    reviewer.wecom_userid = userid
+    await reviewer.save(update_fields=["wecom_userid"])
+    try:
+        page = await open_page(f"{live.base_url}/console/")
+        await page.get_by_role("link", name="使用企业微信登录").click()
+        await sign_in_on_the_simulated_wecom_page(page, userid)
+
+        await expect(page.locator("#who-name")).to_have_text("示例审核员")
+        await expect(page.get_by_role("heading", name="审核队列")).to_be_visible()
+        await expect(page.locator("#page-info")).to_contain_text("共")
+        assert page.url == f"{live.base_url}/console/"
+        token = await page.evaluate("sessionStorage.getItem('suban.staff.token')")
+        me = await live.http.get("/api/v1/staff/me", headers=auth(token))
+        assert me.json()["username"] == "reviewer"
+        # The callback's entry, with the one-time code, was replaced: back is WeCom's page.
+        await page.go_back()
+        assert "/wecom/oauth/callback" not in page.url
+        assert "code=" not in page.url
+    finally:
+        reviewer.wecom_userid = None
+        await reviewer.save(update_fields=["wecom_userid"])
+
+
+async def test_wecom_login_of_no_staff_member_explains_and_links_back(
+    live: LiveServer, open_page: OpenPage
+) -> None:
+    page = await open_page(f"{live.base_url}/console/")
+    await page.get_by_role("link", name="使用企业微信登录").click()
+    await sign_in_on_the_simulated_wecom_page(page, new_userid())
+
+    await expect(page.get_by_role("alert")).to_have_text("该企业微信账号未开通工作人员权限")
+    assert "code=" not in page.url
+    assert "state=" not in page.url
+    assert await page.evaluate("sessionStorage.getItem('suban.staff.token')") is None
+    await page.get_by_role("link", name="返回工作人员控制台登录").click()
+    await expect(page.get_by_label("用户名")).to_be_visible()

@@ -11,6 +11,8 @@ import pytest
 from tests.browser.conftest import PHONE, OpenPage, expect
 from tests.conftest import LiveServer
 from tests.miniapp_api.test_mp_realname import auth, login
+from tests.wecom.test_binding import bound_member, fresh_person
+from wecom.models import WeComMember
 
 
 async def test_preview_logs_in_verifies_quotes_and_files_a_proxy_invoice(
@@ -83,3 +85,29 @@ async def _day_with_free_slot(live: LiveServer) -> str | None:
         if r.status_code == 200 and any(slot["remaining"] > 0 for slot in r.json()):
             return day
     return None
+
+
+async def test_bound_wecom_member_lands_on_the_preview_signed_in_as_the_person(
+    live: LiveServer, open_page: OpenPage
+) -> None:
+    # The preview has no WeCom entry of its own (it stands for the mini-program); a member comes
+    # from the WeCom app's menu, which points at the OAuth start with where to land.
+    mp_token = await fresh_person(live)
+    userid, _, person_id = await bound_member(live, mp_token)
+    me = await live.http.get("/api/v1/mp/me", headers=auth(mp_token))
+    name_masked = me.json()["person"]["name_masked"]
+    try:
+        page = await open_page(
+            f"{live.base_url}/wecom/oauth/start?next=%2Fh5%2F%23home", viewport=PHONE
+        )
+        await page.get_by_label("成员 userid").fill(userid)
+        await page.get_by_role("button", name="以该成员登录").click()
+
+        await expect(page.get_by_role("heading", name="我的")).to_be_visible()
+        await expect(page.locator("#me")).to_contain_text(name_masked)
+        assert page.url == f"{live.base_url}/h5/#home"
+        token = await page.evaluate("sessionStorage.getItem('suban.h5.token')")
+        assert token.startswith("wecom_")
+        assert await page.evaluate("sessionStorage.getItem('suban.staff.token')") is None
+    finally:
+        await WeComMember.filter(person_id=person_id).delete()
