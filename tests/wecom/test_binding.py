@@ -8,6 +8,7 @@ import httpx
 
 from auth.bind_codes import CODE_TTL, REDEEM_LIMIT
 from auth.models import AuditEvent, Person, WeChatAccount
+from miniapp_api.privacy import CONFIRM_PHRASE
 from tests.conftest import LiveServer
 from tests.miniapp_api.filing_helpers import person_token
 from tests.miniapp_api.test_mp_grants import fresh_id
@@ -193,3 +194,33 @@ async def test_binding_codes_cannot_be_guessed_within_the_rate_limit(wlive: Live
     assert right.status_code == 429
     owner = await member_token(wlive, new_userid())
     assert (await bind(wlive, owner, real)).status_code == 201
+
+
+async def test_deleting_the_person_ends_the_members_session_and_binding(
+    wlive: LiveServer,
+) -> None:
+    """PIPL art. 47 through WeCom too: the person's deletion request (made in the mini-program)
+    ends the bound member's session and removes the binding, and a bind code handed out before
+    is no longer good."""
+    mp_token = await fresh_person(wlive)
+    userid, member, person_id = await bound_member(wlive, mp_token)
+    me = await wlive.http.get("/api/v1/mp/me", headers=auth(member))
+    assert me.status_code == 200, me.text
+    pending_code = await bind_code(wlive, mp_token)
+
+    r = await wlive.http.post(
+        "/api/v1/mp/me/deletion", json={"confirm": CONFIRM_PHRASE}, headers=auth(mp_token)
+    )
+
+    assert r.status_code == 202, r.text
+    assert r.json()["removed"]["wecom_bindings"] == 1
+    assert (await wlive.http.get("/api/v1/mp/me", headers=auth(member))).status_code == 401
+    assert not await WeComMember.filter(userid=userid).exists()
+    # The same member logging in again is a stranger: unbound, and the old code binds nothing.
+    again = await wecom_login(wlive, userid)
+    assert again.status_code == 200, again.text
+    assert again.json()["bound"] is False
+    stale = await bind(wlive, again.json()["token"], pending_code)
+    assert stale.status_code == 422, stale.text
+    assert not await WeComMember.filter(userid=userid, person_id=person_id).exists()
+    await WeComMember.filter(userid=userid).delete()
