@@ -16,11 +16,9 @@ Results are printed and appended to bench/results/healthz.txt.
 from __future__ import annotations
 
 import argparse
-import base64
 import datetime
 import os
 import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -29,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import ROOT, TICKS, start
+from harness import ROOT, TICKS, fresh_stores, start, suban_env, tear_down
 
 
 def group_cpu_seconds(pgid: int) -> float:
@@ -61,27 +59,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/13")
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
+    parser.add_argument("--db", default="suban_bench_healthz")
     opts = parser.parse_args()
     bindir = Path(sys.executable).parent
     tmp = Path(tempfile.mkdtemp(prefix="suban-bench-"))
-    key = base64.b64encode(os.urandom(32)).decode()
-    env = os.environ | {
-        "SUBAN_ENV": "production",
-        "SUBAN_SIMULATOR": "0",
-        "SUBAN_WORKERS": "2",
-        "SUBAN_PORT": "8102",
-        "SUBAN_VAR_DIR": str(tmp),
-        "SUBAN_DATABASE_URL": f"sqlite://{tmp}/bench.sqlite3",
-        "SUBAN_REDIS_URL": opts.redis,
-        "SUBAN_PII_KEYS": f"v1:{key}",
-        "SUBAN_WECHAT_APPID": "wxbench",
-        "SUBAN_WECHAT_SECRET": "x",
-        "SUBAN_WECOM_CORP_ID": "wwbench",
-        "SUBAN_WECOM_SECRET": "x",
-        "SUBAN_WECOM_AGENT_ID": "1000002",
-        "SUBAN_WECOM_TOKEN": "x",
-        "SUBAN_WECOM_AES_KEY": "a" * 43,
-    }
+    # As deployed: production mode refuses SQLite, so PostgreSQL + Redis like the other benches.
+    # No simulator runs: /healthz never calls WeChat.
+    env = suban_env(pg=opts.pg, db=opts.db, redis=opts.redis, var_dir=tmp, sim_port=8103, port=8102)
+    fresh_stores(opts.pg, opts.db, opts.redis)
     subprocess.run([bindir / "suban", "migrate"], env=env, check=True, capture_output=True)
     servers = {
         "bare": start(
@@ -106,13 +92,7 @@ def main() -> None:
                 rps[name].append(r)
                 cpu[name].append(used / done * 1e6)
     finally:
-        for proc in servers.values():
-            proc.send_signal(signal.SIGTERM)
-        for proc in servers.values():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        tear_down(servers, opts.pg, opts.db, opts.redis)
     med = {n: statistics.median(v) for n, v in rps.items()}
     med_cpu = {n: statistics.median(v) for n, v in cpu.items()}
     lines = [
