@@ -11,6 +11,8 @@ the session store keeps it longer, and a negative id never meets a member row's
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import secrets
 from dataclasses import dataclass
@@ -114,22 +116,42 @@ def _pending_key(pending_id: int) -> str:
     return f"{PREFIX}:pending:{pending_id}"
 
 
-async def begin(redis: Any, next_path: str, purpose: Purpose = "member") -> str:
-    """A fresh state bound to where the login should land; lives ``STATE_TTL`` seconds."""
+def new_browser_secret() -> str:
+    """What the start route hands the browser (an HttpOnly cookie) beside the state."""
+    return secrets.token_urlsafe(24)
+
+
+def _browser_digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+async def begin(redis: Any, next_path: str, purpose: Purpose = "member", *, browser: str) -> str:
+    """A fresh state bound to where the login should land and to the browser that started it
+    (``browser``, kept only as a digest); lives ``STATE_TTL`` seconds.
+
+    Without the browser binding a callback URL, code and state included, would log in whoever
+    opens it: a member could start a login, stop before WeCom's redirect and send the link to a
+    colleague, whose browser would then work under the sender's identity (login CSRF)."""
     state = secrets.token_urlsafe(24)
-    payload = json.dumps({"next": next_path, "purpose": purpose})
+    payload = json.dumps(
+        {"next": next_path, "purpose": purpose, "browser": _browser_digest(browser)}
+    )
     await redis.set(_state_key(state), payload, ex=STATE_TTL, nx=True)
     return state
 
 
-async def consume_state(redis: Any, state: str) -> OAuthState | None:
-    """The state's login, once: GETDEL, so a replayed callback URL finds nothing."""
+async def consume_state(redis: Any, state: str, browser: str | None) -> OAuthState | None:
+    """The state's login, once (GETDEL: a replayed callback URL finds nothing), and only in the
+    browser that started it; a state opened elsewhere is spent all the same, so a link sent to
+    someone else is dead once they open it."""
     if not state or len(state) > MAX_STATE_LENGTH:
         return None
     raw = await redis.getdel(_state_key(state))
-    if raw is None:
+    if raw is None or not browser:
         return None
     data = json.loads(raw)
+    if not hmac.compare_digest(str(data.get("browser", "")), _browser_digest(browser)):
+        return None
     purpose: Purpose = "staff" if data.get("purpose") == "staff" else "member"
     return OAuthState(next=str(data.get("next") or "/"), purpose=purpose)
 

@@ -38,6 +38,9 @@ from wecom.models import WeComMember
 bp = Blueprint("wecom_member")
 
 CALLBACK_PATH = "/wecom/oauth/callback"
+# Ties a login's state to the browser that started it (wecom/oauth.py begin).
+BROWSER_COOKIE = "suban_wecom_oauth"
+COOKIE_PATH = "/wecom/oauth"
 # The callback answers a page or JSON by these request headers: no cache may give one to the
 # other, and neither may be kept (one holds a one-time code in its address, the other a token).
 CALLBACK_HEADERS = {"Vary": "Accept, Sec-Fetch-Mode", "Cache-Control": "no-store"}
@@ -79,12 +82,26 @@ async def oauth_start(request: Request) -> HTTPResponse:
         next_path = oauth.safe_next(query.next)
     except oauth.InvalidNext as exc:
         raise ValidationFailed({"next": "只能跳转到本站的相对路径"}) from exc
-    state = await oauth.begin(request.app.ctx.redis, next_path, query.purpose)
+    browser = oauth.new_browser_secret()
+    state = await oauth.begin(request.app.ctx.redis, next_path, query.purpose, browser=browser)
     wecom = request.app.ctx.wechat.wecom
     base = wecom_authorize_base(request.app.ctx.settings)
-    return redirect(
+    response = redirect(
         oauth.authorize_url(wecom.corp_id, wecom.agent_id, _callback_url(request), state, base=base)
     )
+    # Lax: sent on WeCom's top-level redirect back and on the bridge page's same-site fetch.
+    # Secure where the site is served over TLS (behind the proxy too); a plain-HTTP dev server
+    # would never get a Secure cookie back.
+    response.add_cookie(
+        BROWSER_COOKIE,
+        browser,
+        path=COOKIE_PATH,
+        max_age=oauth.STATE_TTL,
+        httponly=True,
+        samesite="Lax",
+        secure=request.scheme == "https",
+    )
+    return response
 
 
 def is_navigation(request: Request) -> bool:
@@ -116,8 +133,9 @@ async def oauth_callback(request: Request) -> HTTPResponse:
         return await oauth_bridge_page(CALLBACK_HEADERS)
     query = parse_query(request, CallbackQuery)
     redis = request.app.ctx.redis
-    started = await oauth.consume_state(redis, query.state)
+    started = await oauth.consume_state(redis, query.state, request.cookies.get(BROWSER_COOKIE))
     if started is None:
+        # Also a link started in another browser: it is spent now, and says only this.
         raise ApiError(400, "INVALID_STATE", "登录链接已失效，请重新进入")
     try:
         identity = await request.app.ctx.wechat.wecom.get_user_info(query.code)

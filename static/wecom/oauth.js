@@ -13,10 +13,12 @@ const $ = (id) => document.getElementById(id);
 // The server only hands out same-site paths (oauth.safe_next); this is the browser's own check
 // that a changed answer cannot send the token's owner off site: "//host" and "/\host" are other
 // hosts to a browser.
+// Browsers drop tabs and newlines from URLs ("/\t/host" is "//host"): no control characters
+// either, and the resolved URL must stay on this origin.
 function isLocalPath(next) {
-  return (
-    typeof next === "string" && next.startsWith("/") && !next.startsWith("//") && !next.includes("\\")
-  );
+  if (typeof next !== "string" || !next.startsWith("/") || next.startsWith("//")) return false;
+  if (next.includes("\\") || /[\u0000-\u001f\u007f]/.test(next)) return false;
+  return new URL(next, location.origin).origin === location.origin;
 }
 
 function fail(message) {

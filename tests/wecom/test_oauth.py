@@ -16,6 +16,7 @@ import pytest
 
 from auth import clock
 from auth.models import AuditEvent, StaffUser
+from miniapp_api.routes.wecom_members import BROWSER_COOKIE, COOKIE_PATH
 from miniapp_api.settings import Settings
 from miniapp_api.wechat_setup import wecom_authorize_base
 from tests.conftest import BACKEND, LiveServer, _real_redis_or_skip, serve_app
@@ -242,3 +243,45 @@ async def test_staff_login_refused_for_non_staff_and_inactive_staff(wlive: LiveS
     inactive = await wecom_login(wlive, userid, purpose="staff")
     assert inactive.status_code == 403
     assert inactive.json()["error"]["code"] == "NOT_STAFF"
+
+
+async def test_a_callback_link_works_only_in_the_browser_that_started_the_login(
+    wlive: LiveServer,
+) -> None:
+    """Login CSRF: a member starts a login, stops before WeCom's redirect and sends the callback
+    link to a colleague. The colleague's browser has not the start's cookie: refused, and the
+    link is spent, so the sender cannot use it afterwards either."""
+    userid = new_userid()
+    r = await wlive.http.get("/wecom/oauth/start", params={"next": "/h5/"})
+    assert r.status_code == 302
+    cookie = r.cookies[BROWSER_COOKIE]
+    set_cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in set_cookie
+    assert "samesite=lax" in set_cookie
+    assert f"path={COOKIE_PATH}" in set_cookie
+    state = parse_qs(urlsplit(r.headers["location"]).query)["state"][0]
+    params = {"code": f"sim:{userid}", "state": state}
+
+    async with httpx.AsyncClient(base_url=wlive.base_url) as colleague:
+        refused = await colleague.get("/wecom/oauth/callback", params=params)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"]["code"] == "INVALID_STATE"
+        assert "token" not in refused.text
+        # Someone else's cookie is no better than none.
+        other = await colleague.get("/wecom/oauth/start", params={"next": "/h5/"})
+        other_state = parse_qs(urlsplit(other.headers["location"]).query)["state"][0]
+        crossed = await wlive.http.get(
+            "/wecom/oauth/callback", params={"code": f"sim:{userid}", "state": other_state}
+        )
+        assert crossed.status_code == 400, crossed.text
+
+    spent = await wlive.http.get("/wecom/oauth/callback", params=params)
+    assert spent.status_code == 400, spent.text
+    assert wlive.http.cookies.get(BROWSER_COOKIE) == cookie
+    assert not await WeComMember.filter(userid=userid).exists()
+
+    # The same browser, start to end: in.
+    ok = await wecom_login(wlive, userid, "/h5/")
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["next"] == "/h5/"
+    await WeComMember.filter(userid=userid).delete()
