@@ -32,9 +32,11 @@ TIMEZONE = "Asia/Shanghai"
 
 
 def tortoise_url(database_url: str) -> str:
-    """Tortoise spells PostgreSQL ``postgres://`` (asyncpg) and wants SQLite's folder to exist."""
-    if database_url.startswith("postgresql://"):
-        return "postgres://" + database_url.removeprefix("postgresql://")
+    """Tortoise spells PostgreSQL ``postgres://`` (asyncpg; the settings also take
+    ``postgresql://`` and ``asyncpg://``) and wants SQLite's folder to exist."""
+    for alias in ("postgresql://", "asyncpg://"):
+        if database_url.startswith(alias):
+            return "postgres://" + database_url.removeprefix(alias)
     if database_url.startswith("sqlite://"):
         path = database_url.removeprefix("sqlite://").split("?", 1)[0]
         if path and path != ":memory:":

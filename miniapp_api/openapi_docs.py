@@ -270,13 +270,21 @@ def doc(
         if body_example is not None:
             media_type["example"] = body_example
         request_body = {body_media: media_type}
-    decorator: Callable[[T], T] = openapi.definition(
+    definition: Callable[[T], T] = openapi.definition(
         summary=summary,
         description=description,
         tag=tag,
-        body=request_body,
         parameter=params or None,
         response=responses,
         secured={BEARER: []} if auth in SESSION_AUTH else None,
     )
+
+    def decorator(handler: T) -> T:
+        documented = definition(handler)
+        # Recorded on the operation directly: sanic-ext's own body= wraps the handler in one
+        # that runs on every request (extract_request and an extra await) for nothing here.
+        if request_body is not None:
+            OperationStore()[documented].body(request_body)  # type: ignore[no-untyped-call]
+        return documented
+
     return decorator

@@ -20,6 +20,11 @@ from tests.miniapp_api.filing_helpers import COMPANY, filed, person_token
 from tests.processes import running_process, suban_with_simulator
 
 SLOW_MS = 3000
+# A mark, not a skip in the body: the database fixture would be built first for nothing.
+pytestmark = pytest.mark.skipif(
+    BACKEND != "postgres",
+    reason="`suban worker` needs a real Redis; the embedded default runs jobs in-process",
+)
 SUBAN = str(Path(sys.executable).with_name("suban"))
 
 
@@ -35,8 +40,6 @@ async def _pending(conn: asyncpg.Connection, first_id: int) -> int:
 def test_a_delivery_in_flight_finishes_after_sigterm(
     own_database_url: str, tmp_path: Path, redis_client: Any
 ) -> None:
-    if BACKEND != "postgres":
-        pytest.skip("`suban worker` needs a real Redis; the embedded default runs jobs in-process")
     # Its own database: in the shared one the worker would also deliver what earlier tests left
     # pending, and the delivery it is stopped in might be one of those.
     database_url = own_database_url

@@ -142,6 +142,12 @@ def test_doc_attaches_metadata_and_hands_back_the_handler_itself() -> None:
     documented = doc("A route", "test", auth="person", query=progress.ProgressQuery)(handler)
     # No wrapper, so no work per request: the benchmarked progress lookup included.
     assert documented is handler
+
+    async def posted(request: Request) -> HTTPResponse:
+        return empty()
+
+    # A documented body neither (sanic-ext's own body= would wrap the handler).
+    assert doc("A post", "test", auth="person", body=progress.ProgressQuery)(posted) is posted
     assert inspect.getsourcefile(progress.lookup) == inspect.getsourcefile(progress.LocalLimits)
     assert not hasattr(progress.lookup, "__wrapped__")
 

@@ -17,6 +17,8 @@ def test_postgres_connections_skip_the_reset_query_and_sqlite_stays_a_url() -> N
     assert default["engine"] == "tortoise.backends.asyncpg"
     assert default["credentials"]["database"] == "suban"
     assert default["credentials"]["connection_class"] is NoResetConnection
+    spelled = tortoise_config("asyncpg://postgres@127.0.0.1:5432/suban")["connections"]["default"]
+    assert spelled["credentials"]["connection_class"] is NoResetConnection
     assert tortoise_config("sqlite://:memory:")["connections"]["default"] == "sqlite://:memory:"
 
 
