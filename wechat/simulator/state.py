@@ -72,6 +72,9 @@ class SimulatorState:
         self.approvals: dict[str, Approval] = {}
         self.messages: list[dict[str, Any]] = []
         self._sp_seq = 0
+        # WeCom's SpNo is unique corp-wide; several simulators (restarts, test processes) write
+        # into one database, so each numbers its approvals under a random run prefix.
+        self._sp_run = f"{secrets.randbelow(10**6):06d}"
 
     # -- tokens ------------------------------------------------------------------------------
 
@@ -118,4 +121,5 @@ class SimulatorState:
 
     def next_sp_no(self) -> str:
         self._sp_seq += 1
-        return time.strftime("%Y%m%d", time.localtime(self.clock())) + f"{self._sp_seq:06d}"
+        day = time.strftime("%Y%m%d", time.localtime(self.clock()))
+        return f"{day}{self._sp_run}{self._sp_seq:06d}"
