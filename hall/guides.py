@@ -275,18 +275,9 @@ async def load_demo_guides() -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class GuideRecord:
-    code: str
-    title: str
-    summary: str
-    materials: tuple[str, ...]
-    steps: tuple[str, ...]
-    location: str
-    hall_id: str | None
-    category: str | None
-    form_code: str | None
-    keywords: tuple[str, ...]
-    position: int
+class GuideRecord(GuideSpec):
+    """A guide as stored: its spec, when it was last written and its search index."""
+
     updated_at: datetime
     indexed: IndexedFields
 
